@@ -1,0 +1,17 @@
+"""Partial information decomposition: exact discrete measures (numpy/scipy only, no torch)."""
+
+from . import broja, ccs, imin, mmi  # noqa: F401  (each module registers its measure)
+from ._base import DiscreteMeasure, available_measures, decompose
+from ._result import COMPONENTS, PIDResult
+from ._tables import entropy, mutual_informations, validate_table
+
+__all__ = [
+    "COMPONENTS",
+    "DiscreteMeasure",
+    "PIDResult",
+    "available_measures",
+    "decompose",
+    "entropy",
+    "mutual_informations",
+    "validate_table",
+]
