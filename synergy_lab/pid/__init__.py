@@ -1,6 +1,10 @@
 """Partial information decomposition: exact discrete measures (numpy/scipy only, no torch)."""
 
-from . import broja, ccs, imin, mmi  # noqa: F401  (each module registers its measure)
+from . import broja, mmi  # noqa: F401  (each module registers its measure)
+try:
+    from . import ccs, imin  # noqa: F401
+except ImportError:
+    pass
 from ._base import DiscreteMeasure, available_measures, decompose
 from ._result import COMPONENTS, PIDResult
 from ._tables import entropy, mutual_informations, validate_table

@@ -1,0 +1,83 @@
+"""The container every generator returns: samples of both modalities, targets, and exact ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Columns of every ground-truth table (one row per target).
+GROUND_TRUTH_COLUMNS = (
+    "target", "measure", "redundancy", "unique1", "unique2", "synergy", "mi_1", "mi_2", "mi_joint",
+)
+
+
+@dataclass
+class SyntheticDataset:
+    """Samples of two modalities with targets whose PID is known exactly.
+
+    Attributes
+    ----------
+    name : str
+        Registry name of the generator.
+    x1, x2 : numpy.ndarray, shape (n_samples, dim_i)
+        The two modalities.
+    targets : dict of str -> numpy.ndarray, shape (n_samples,) or (n_samples, dim_y)
+        Prediction targets (class labels for discrete generators).
+    ground_truth : pandas.DataFrame
+        One row per target with columns ``GROUND_TRUTH_COLUMNS`` (bits).
+    factors : dict of str -> numpy.ndarray
+        The latent factors the modalities were built from (empty when there are none).
+    params : dict
+        The generator's parameters, for provenance.
+    """
+
+    name: str
+    x1: np.ndarray
+    x2: np.ndarray
+    targets: dict
+    ground_truth: pd.DataFrame
+    factors: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.x1.shape[0])
+
+    def truth(self, target: str) -> dict:
+        """Ground-truth atoms of one target as a dict."""
+        rows = self.ground_truth[self.ground_truth["target"] == target]
+        if rows.empty:
+            raise KeyError(f"no ground truth for target {target!r}; targets are {list(self.targets)}")
+        return rows.iloc[0].to_dict()
+
+
+def ground_truth_row(target: str, result) -> dict:
+    """One row of a ground-truth table from a :class:`synergy_lab.pid.PIDResult`."""
+    row = {"target": target, "measure": result.measure}
+    row.update({k: float(getattr(result, k)) for k in GROUND_TRUTH_COLUMNS[2:]})
+    return row
+
+
+def ground_truth_table(rows) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=list(GROUND_TRUTH_COLUMNS))
+
+
+def as_generator(random_state) -> np.random.Generator:
+    """``numpy.random.Generator`` from an int seed, a Generator, or None (fresh entropy).
+
+    Raises
+    ------
+    TypeError
+        For anything else (a legacy ``RandomState`` included: it cannot be spawned reproducibly).
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        if random_state is not None and random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int, got {random_state}")
+        return np.random.default_rng(random_state)
+    raise TypeError(
+        f"random_state must be an int, a numpy.random.Generator or None, got {type(random_state).__name__}"
+    )

@@ -1,0 +1,206 @@
+"""BROJA PID: textbook values, optimality certificates, feasibility and edge cases."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from synergy_lab.data import gate, random_table
+from synergy_lab.pid import decompose, mutual_informations
+from synergy_lab.pid.broja import _Problem, solve_broja
+
+LOG2_3 = np.log2(3.0)
+
+
+def atoms(r):
+    return (r.redundancy, r.unique1, r.unique2, r.synergy)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("xor", (0, 0, 0, 1)),
+        ("and", (1.5 - 0.75 * LOG2_3, 0, 0, 0.5)),
+        ("or", (1.5 - 0.75 * LOG2_3, 0, 0, 0.5)),
+        ("copy", (0, 1, 1, 0)),
+        ("rdn", (1, 0, 0, 0)),
+        ("unq", (0, 1, 0, 0)),
+        ("sum", (0.5, 0, 0, 1)),
+        ("xorand", (0.5, 0, 0, 1)),
+        ("rdnxor", (1, 0, 0, 1)),
+        ("rdnunqxor", (1, 1, 1, 1)),
+    ],
+)
+def test_textbook_values(name, expected):
+    r = decompose(gate(name), measure="broja")
+    assert atoms(r) == pytest.approx(expected, abs=1e-6)
+    assert r.gap <= 1e-7
+
+
+def test_and_value_to_six_digits():
+    r = decompose(gate("and"))
+    assert r.redundancy == pytest.approx(0.311278, abs=1e-6)
+    assert r.mi_joint == pytest.approx(0.811278, abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_k_ary_xor_is_pure_synergy(k):
+    assert atoms(decompose(gate("xor_k", k=k))) == pytest.approx((0, 0, 0, np.log2(k)), abs=1e-6)
+
+
+def test_copy_is_where_imin_and_broja_disagree():
+    broja, imin = decompose(gate("copy"), "broja"), decompose(gate("copy"), "imin")
+    assert atoms(broja) == pytest.approx((0, 1, 1, 0), abs=1e-6)
+    assert atoms(imin) == pytest.approx((1, 0, 0, 1), abs=1e-6)
+
+
+def _tables():
+    rng = np.random.default_rng(123)
+    shapes = [(2, 2, 2), (3, 2, 4), (2, 5, 3), (4, 4, 4), (6, 3, 5), (5, 7, 2), (8, 8, 8), (3, 9, 6)]
+    for i, shape in enumerate(shapes):
+        for alpha in (1.0, 0.1):
+            yield f"{shape}-a{alpha}", random_table(shape, alpha=alpha, random_state=rng)
+    # Zero rows, a zero target slice, zero cells.
+    p = random_table((5, 4, 4), random_state=7)
+    p[1] = 0
+    p[:, :, 2] = 0
+    p[p < 0.003] = 0
+    yield "holes", p / p.sum()
+    del i
+
+
+TABLES = list(_tables())
+
+
+@pytest.mark.parametrize("label, p", TABLES, ids=[t[0] for t in TABLES])
+def test_random_tables_certificate_and_marginals(label, p):
+    r = decompose(p, measure="broja")
+    q = r.joint
+    assert np.all(q >= 0)
+    np.testing.assert_allclose(q.sum(axis=1), p.sum(axis=1), atol=1e-13)
+    np.testing.assert_allclose(q.sum(axis=0), p.sum(axis=0), atol=1e-13)
+    assert 0 <= r.gap <= 1e-7
+    # The union information reported is the one of the returned joint (the certificate's primal side).
+    union = mutual_informations(q)[2]
+    assert r.mi_joint - r.synergy == pytest.approx(union, abs=1e-9)
+    # Identities and non-negativity.
+    assert r.redundancy + r.unique1 == pytest.approx(r.mi_1, abs=1e-9)
+    assert r.redundancy + r.unique2 == pytest.approx(r.mi_2, abs=1e-9)
+    assert sum(atoms(r)) == pytest.approx(r.mi_joint, abs=1e-9)
+    assert min(atoms(r)) >= 0
+
+
+def _cycle_moves(q, rng, n_moves):
+    """Marginal-preserving moves: +e at (i,j,y),(k,l,y); -e at (i,l,y),(k,j,y)."""
+    n1, n2, ny = q.shape
+    for _ in range(n_moves):
+        y = rng.integers(ny)
+        i, k = rng.choice(n1, 2, replace=False)
+        j, l = rng.choice(n2, 2, replace=False)
+        d = np.zeros_like(q)
+        d[i, j, y] = d[k, l, y] = 1.0
+        d[i, l, y] = d[k, j, y] = -1.0
+        yield d
+
+
+@pytest.mark.parametrize("label, p", TABLES[::3], ids=[t[0] for t in TABLES[::3]])
+def test_perturbing_the_optimum_never_lowers_the_objective(label, p):
+    r = decompose(p)
+    q = r.joint
+    best = mutual_informations(q)[2]
+    act = (p.sum(axis=1)[:, None, :] > 0) & (p.sum(axis=0)[None, :, :] > 0)
+    rng = np.random.default_rng(0)
+    tried = 0
+    for d in _cycle_moves(q, rng, 400):
+        if np.any(d != 0) and not np.all(act[d != 0]):
+            continue
+        for eps in (1e-2, 1e-4, 1e-6):
+            for sign in (1.0, -1.0):
+                cand = q + sign * eps * d
+                if cand.min() < 0:
+                    continue
+                tried += 1
+                assert mutual_informations(cand)[2] >= best - 1e-11
+    assert tried > 50
+
+
+def test_matches_independent_optimiser_on_binary_tables():
+    """2x2x2: the feasible set has one free parameter per y; a generic optimiser agrees."""
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        p = random_table((2, 2, 2), random_state=rng)
+        a, b = p.sum(axis=1), p.sum(axis=0)
+
+        def table(theta):
+            q = np.zeros((2, 2, 2))
+            for y in range(2):
+                lo = max(0.0, a[0, y] - b[1, y])
+                hi = min(a[0, y], b[0, y])
+                t = lo + (hi - lo) * theta[y]
+                q[0, 0, y], q[0, 1, y] = t, a[0, y] - t
+                q[1, 0, y], q[1, 1, y] = b[0, y] - t, a[1, y] - b[0, y] + t
+            return np.clip(q, 0, None)
+
+        best = min(
+            (minimize(lambda th: mutual_informations(table(th))[2], x0, bounds=[(0, 1), (0, 1)],
+                      method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12})
+             for x0 in itertools.product((0.1, 0.5, 0.9), repeat=2)),
+            key=lambda res: res.fun,
+        )
+        r = decompose(p)
+        union = r.mi_joint - r.synergy
+        assert union == pytest.approx(best.fun, abs=1e-7)
+        # The certificate: no feasible table goes below union - gap.
+        assert best.fun >= union - r.gap - 1e-13
+
+
+def test_swapping_sources_swaps_uniques():
+    p = random_table((3, 5, 4), random_state=1)
+    r, s = decompose(p), decompose(p.transpose(1, 0, 2))
+    assert (r.redundancy, r.unique1, r.unique2, r.synergy) == pytest.approx(
+        (s.redundancy, s.unique2, s.unique1, s.synergy), abs=1e-8
+    )
+
+
+def test_independent_extra_component_leaves_the_pid_unchanged():
+    """X1 -> (X1, N) with N independent of everything: the minimiser is q* (x) p(n)."""
+    p = random_table((3, 3, 3), random_state=2)
+    noise = np.array([0.2, 0.5, 0.3])
+    p_ext = (p[:, None, :, :] * noise[None, :, None, None]).reshape(9, 3, 3)
+    assert atoms(decompose(p_ext)) == pytest.approx(atoms(decompose(p)), abs=1e-8)
+
+
+def test_degenerate_tables():
+    one_y = random_table((3, 4, 1), random_state=0)
+    assert atoms(decompose(one_y)) == pytest.approx((0, 0, 0, 0), abs=1e-12)
+    one_x1 = random_table((1, 4, 3), random_state=0)
+    r = decompose(one_x1)
+    assert (r.unique1, r.synergy, r.redundancy) == pytest.approx((0, 0, 0), abs=1e-12)
+    assert r.unique2 == pytest.approx(r.mi_2, abs=1e-12)
+    point = np.zeros((3, 3, 3))
+    point[1, 2, 0] = 1.0
+    assert atoms(decompose(point)) == pytest.approx((0, 0, 0, 0), abs=1e-12)
+
+
+def test_both_newton_eliminations_agree():
+    p = random_table((6, 4, 5), alpha=0.5, random_state=3)
+    prob = _Problem(p)
+    q = np.where(prob.active, prob.a[:, None, :] * prob.b[None, :, :] / prob.p_y, 0.0)
+    lam = np.where(prob.active, 0.01 / np.where(prob.active, q, 1.0), 0.0)
+    rhs = np.where(prob.active, np.random.default_rng(0).normal(size=p.shape), 0.0)
+    prob.force_system = "cells"
+    dq_cells, _, _ = prob.newton_solver(q, lam)(rhs)
+    prob.force_system = "multipliers"
+    dq_mult, _, _ = prob.newton_solver(q, lam)(rhs)
+    np.testing.assert_allclose(dq_cells, dq_mult, atol=1e-10)
+    # The step keeps the marginals.
+    np.testing.assert_allclose(dq_cells.sum(axis=1), 0, atol=1e-12)
+    np.testing.assert_allclose(dq_cells.sum(axis=0), 0, atol=1e-12)
+
+
+def test_tolerance_and_option_validation():
+    with pytest.raises(ValueError, match="tol"):
+        decompose(gate("and"), tol=-1)
+    q, union, gap, info = solve_broja(gate("and"), tol=1e-7)
+    assert gap <= 1e-7 and info["iterations"] >= 1
