@@ -6,6 +6,7 @@ try:
 except ImportError:
     pass
 from ._base import DiscreteMeasure, available_measures, decompose
+from .gaussian import decompose_gaussian, gaussian_mutual_information
 from ._result import COMPONENTS, PIDResult
 from ._tables import entropy, mutual_informations, validate_table
 
@@ -15,6 +16,8 @@ __all__ = [
     "PIDResult",
     "available_measures",
     "decompose",
+    "decompose_gaussian",
+    "gaussian_mutual_information",
     "entropy",
     "mutual_informations",
     "validate_table",
