@@ -34,7 +34,7 @@ def generator_parameters(name: str) -> dict:
     return {k: v.default for k, v in sig.parameters.items()}
 
 
-def make(name: str, **params) -> SyntheticDataset:
+def make(name: str, /, **params) -> SyntheticDataset:
     """Build a dataset by registry name.
 
     Parameters
@@ -59,7 +59,7 @@ def make(name: str, **params) -> SyntheticDataset:
     return fn(**params)
 
 
-def describe(name: str, **params) -> pd.DataFrame:
+def describe(name: str, /, **params) -> pd.DataFrame:
     """Ground-truth PID table (bits) of a generator's targets for the given parameters."""
     params.setdefault("n_samples", 200)
     return make(name, **params).ground_truth
