@@ -79,7 +79,9 @@ def gate(name: str, k: int = 3) -> np.ndarray:
     if key == "unq":
         return _table_from_events([(a, b, a) for a in (0, 1) for b in (0, 1)], (2, 2, 2))
     if key == "rdnxor":
-        events = [(2 * r + a1, 2 * r + a2, 2 * r + (a1 ^ a2)) for r, a1, a2 in itertools.product((0, 1), repeat=3)]
+        events = [
+            (2 * r + a1, 2 * r + a2, 2 * r + (a1 ^ a2)) for r, a1, a2 in itertools.product((0, 1), repeat=3)
+        ]
         return _table_from_events(events, (4, 4, 4))
     if key == "rdnunqxor":
         events = [
@@ -159,7 +161,9 @@ def empirical_table(x1, x2, y, shape=None) -> np.ndarray:
     for name, v in (("x1", x1), ("x2", x2), ("y", y)):
         a = np.asarray(v)
         if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"{name} must be a 1-D array of integer symbols, got dtype {a.dtype}, shape {a.shape}")
+            raise ValueError(
+                f"{name} must be a 1-D array of integer symbols, got dtype {a.dtype}, shape {a.shape}"
+            )
         if a.size and a.min() < 0:
             raise ValueError(f"{name} holds negative symbols")
         cols.append(a)
@@ -172,8 +176,9 @@ def empirical_table(x1, x2, y, shape=None) -> np.ndarray:
     return counts / counts.sum()
 
 
-def make_gate(name: str = "xor", n_samples: int = 1000, k: int = 3, measure: str = "broja",
-              random_state=None) -> SyntheticDataset:
+def make_gate(
+    name: str = "xor", n_samples: int = 1000, k: int = 3, measure: str = "broja", random_state=None
+) -> SyntheticDataset:
     """Samples of a textbook gate as one-hot modalities, with the gate's exact PID as ground truth.
 
     Examples
@@ -188,6 +193,11 @@ def make_gate(name: str = "xor", n_samples: int = 1000, k: int = 3, measure: str
     eye1, eye2 = np.eye(p.shape[0]), np.eye(p.shape[1])
     truth = ground_truth_table([ground_truth_row("y", decompose(p, measure=measure))])
     return SyntheticDataset(
-        name="gate", x1=eye1[x1], x2=eye2[x2], targets={"y": y}, ground_truth=truth,
-        factors={"x1": x1, "x2": x2}, params={"gate": name, "n_samples": n_samples, "k": k, "measure": measure},
+        name="gate",
+        x1=eye1[x1],
+        x2=eye2[x2],
+        targets={"y": y},
+        ground_truth=truth,
+        factors={"x1": x1, "x2": x2},
+        params={"gate": name, "n_samples": n_samples, "k": k, "measure": measure},
     )

@@ -55,7 +55,9 @@ def make(name: str, /, **params) -> SyntheticDataset:
     valid = generator_parameters(name)
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for generator {name!r}; valid parameters are {sorted(valid)}")
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for generator {name!r}; valid parameters are {sorted(valid)}"
+        )
     return fn(**params)
 
 

@@ -2,9 +2,9 @@
 
 from . import broja, ccs, imin, mmi  # noqa: F401  (each module registers its measure)
 from ._base import DiscreteMeasure, available_measures, decompose
-from .gaussian import decompose_gaussian, gaussian_mutual_information
 from ._result import COMPONENTS, PIDResult
 from ._tables import entropy, mutual_informations, validate_table
+from .gaussian import decompose_gaussian, gaussian_mutual_information
 
 __all__ = [
     "COMPONENTS",

@@ -59,7 +59,8 @@ class PIDResult:
         }
         if clamp:
             atoms = clamp_atoms(atoms, measure)
-        return cls(**atoms, mi_1=float(mi_1), mi_2=float(mi_2), mi_joint=float(mi_joint), measure=measure, **extra)
+        mis = {"mi_1": float(mi_1), "mi_2": float(mi_2), "mi_joint": float(mi_joint)}
+        return cls(**atoms, **mis, measure=measure, **extra)
 
     def as_dict(self) -> dict:
         """The atoms, mutual informations, measure and gap as a plain dict (no joint table)."""

@@ -132,7 +132,7 @@ def test_matches_independent_optimiser_on_binary_tables():
         p = random_table((2, 2, 2), random_state=rng)
         a, b = p.sum(axis=1), p.sum(axis=0)
 
-        def table(theta):
+        def table(theta, a=a, b=b):
             q = np.zeros((2, 2, 2))
             for y in range(2):
                 lo = max(0.0, a[0, y] - b[1, y])
