@@ -1,0 +1,164 @@
+"""Shared base of the PID estimators that work from samples (scikit-learn style).
+
+An estimator is configured in ``__init__``, fitted with ``fit(X1, X2, y) -> self``, and then exposes
+``decomposition_`` (a :class:`PIDResult`, bits) and ``confidence_interval(alpha)``. Subclasses implement
+``_estimate(X1, X2, y, rng) -> PIDResult`` on validated arrays; the base provides validation, seeding and a
+nonparametric bootstrap for intervals (subclasses may override ``_interval`` with something better).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._result import COMPONENTS, PIDResult
+
+#: Quantities every interval table reports.
+INTERVAL_QUANTITIES = COMPONENTS + ("mi_1", "mi_2", "mi_joint")
+
+
+def as_rng(random_state) -> np.random.Generator:
+    """``numpy.random.Generator`` from an int seed, a Generator, or None."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return np.random.default_rng(random_state)
+    raise TypeError(f"random_state must be an int, a numpy.random.Generator or None, got {type(random_state).__name__}")
+
+
+def check_source(x, name: str) -> np.ndarray:
+    """2-D float array (n_samples, n_features) from 1-D or 2-D input; finite values only."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 1-D or 2-D (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise ValueError(f"{name} has {bad} non-finite values (NaN or inf)")
+    return arr
+
+
+def check_labels(y, name: str = "y") -> np.ndarray:
+    """1-D int64 array of class labels, re-coded to 0..K-1. Floats must be integral; strings are allowed."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class labels, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} has non-finite labels (NaN or inf)")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(
+                f"{name} holds non-integer floats; this estimator needs class labels (use a continuous-target "
+                "estimator such as GaussianPID for a continuous y)"
+            )
+    elif arr.dtype.kind not in "iubUSO":
+        raise ValueError(f"{name} must hold class labels, got dtype {arr.dtype}")
+    _, codes = np.unique(arr, return_inverse=True)
+    return codes.astype(np.int64)
+
+
+def check_lengths(**arrays) -> int:
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"inputs must have the same number of samples, got {lengths}")
+    return next(iter(lengths.values()))
+
+
+class PIDEstimator:
+    """Base class: ``fit(X1, X2, y)`` -> self, ``decomposition_``, ``confidence_interval(alpha)``.
+
+    Parameters
+    ----------
+    n_bootstrap : int
+        Bootstrap resamples for :meth:`confidence_interval` (drawn lazily, once, then cached).
+    random_state : int, numpy.random.Generator or None
+        Seeds every random choice (clustering, bootstrap, training).
+    """
+
+    #: "discrete" (class labels), "continuous", or "any"
+    target_kind = "discrete"
+
+    def __init__(self, n_bootstrap: int = 200, random_state=None):
+        self.n_bootstrap = n_bootstrap
+        self.random_state = random_state
+
+    # -- public API -------------------------------------------------------------------------------
+    def fit(self, X1, X2, y):
+        if int(self.n_bootstrap) != self.n_bootstrap or self.n_bootstrap < 0:
+            raise ValueError(f"n_bootstrap must be a non-negative integer, got {self.n_bootstrap!r}")
+        X1, X2, y = self._validate(X1, X2, y)
+        self._seed_sequence = np.random.SeedSequence(as_rng(self.random_state).integers(2**63))
+        fit_seed, self._boot_seed = self._seed_sequence.spawn(2)
+        self._data = (X1, X2, y)
+        self.n_samples_ = len(y)
+        self.decomposition_ = self._estimate(X1, X2, y, np.random.default_rng(fit_seed))
+        self._intervals = {}
+        return self
+
+    def confidence_interval(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Per-quantity ``(1 - alpha)`` intervals: a DataFrame indexed by quantity with ``estimate, low, high``."""
+        self._check_fitted()
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+        if alpha not in self._intervals:
+            self._intervals[alpha] = self._interval(alpha)
+        return self._intervals[alpha].copy()
+
+    # -- for subclasses ---------------------------------------------------------------------------
+    def _estimate(self, X1, X2, y, rng) -> PIDResult:
+        raise NotImplementedError
+
+    def _validate(self, X1, X2, y):
+        X1, X2 = check_source(X1, "X1"), check_source(X2, "X2")
+        if self.target_kind == "discrete":
+            y = check_labels(y)
+        elif self.target_kind == "continuous":
+            y = check_source(y, "y")
+        else:
+            y = np.asarray(y)
+            y = check_labels(y) if y.dtype.kind in "iubUSO" else check_source(y, "y")
+        check_lengths(X1=X1, X2=X2, y=y)
+        if len(y) < 2:
+            raise ValueError(f"need at least 2 samples, got {len(y)}")
+        return X1, X2, y
+
+    def _bootstrap_results(self):
+        if not hasattr(self, "_boot_results"):
+            if self.n_bootstrap < 1:
+                raise ValueError("confidence intervals need n_bootstrap >= 1")
+            X1, X2, y = self._data
+            n = len(y)
+            rng = np.random.default_rng(self._boot_seed)
+            results = []
+            for _ in range(int(self.n_bootstrap)):
+                idx = rng.integers(0, n, size=n)
+                results.append(self._estimate(X1[idx], X2[idx], y[idx], rng))
+            self._boot_results = results
+        return self._boot_results
+
+    def _interval(self, alpha) -> pd.DataFrame:
+        """Bootstrap intervals, centred on the estimate (basic/reverse-percentile bootstrap)."""
+        point = self.decomposition_
+        rows = {}
+        for q in INTERVAL_QUANTITIES:
+            draws = np.array([getattr(r, q) for r in self._bootstrap_results()])
+            lo_q, hi_q = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+            est = getattr(point, q)
+            rows[q] = {"estimate": est, "low": 2 * est - hi_q, "high": 2 * est - lo_q}
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def _check_fitted(self):
+        if not hasattr(self, "decomposition_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit(X1, X2, y) first")
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_"))
+        return f"{type(self).__name__}({params})"
