@@ -1,0 +1,48 @@
+"""The resumable grid runner and tidy tables."""
+
+import pandas as pd
+import pytest
+
+from synergy_lab.experiments import grid, read_results, run_tasks, task_id
+
+
+def square_task(task):
+    return [{"experiment": "t", "method": "sq", "metric": "value", "value": task["x"] ** 2, "seed": task["seed"]}]
+
+
+def failing_on_three(task):
+    if task["x"] == 3:
+        raise KeyboardInterrupt("simulated interruption")
+    return square_task(task)
+
+
+def test_grid_is_the_cartesian_product():
+    tasks = grid(x=[1, 2, 3], seed=[0, 1])
+    assert len(tasks) == 6 and {"x": 2, "seed": 1} in tasks
+    with pytest.raises(ValueError, match="axis 'x'"):
+        grid(x=5)
+
+
+def test_runs_in_parallel_and_resumes_without_duplicates(tmp_path):
+    out = tmp_path / "res.csv"
+    tasks = grid(x=[1, 2, 3, 4], seed=[0])
+    # An interruption after the first batch: the finished batch is on disk, the rest is not.
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks(tasks, failing_on_three, out, n_jobs=1, backend="sequential", batch_size=2, progress=False)
+    partial = read_results(out)
+    assert sorted(partial["value"]) == [1, 4]
+    table = run_tasks(tasks, square_task, out, n_jobs=2, backend="loky", batch_size=2, progress=False)
+    assert sorted(table["value"]) == [1, 4, 9, 16]
+    assert table["task_id"].is_unique
+    assert set(table["task_id"]) == {task_id(t) for t in tasks}
+    # A rerun does nothing new.
+    again = run_tasks(tasks, square_task, out, progress=False)
+    pd.testing.assert_frame_equal(again, read_results(out))
+    assert len(again) == 4
+
+
+def test_bad_backend_and_duplicate_tasks(tmp_path):
+    with pytest.raises(ValueError, match="backend"):
+        run_tasks([{"x": 1}], square_task, tmp_path / "r.csv", backend="dask")
+    with pytest.raises(ValueError, match="distinct"):
+        run_tasks([{"x": 1}, {"x": 1}], square_task, tmp_path / "r.csv")
