@@ -17,13 +17,14 @@ from joblib import Parallel, delayed, parallel_config
 from .. import __version__
 from .results import append_results, read_results, task_id
 
+
 def grid(**axes) -> list[dict]:
     """Cartesian product of keyword axes: ``grid(seed=[0, 1], n=[100, 1000])`` -> 4 dicts."""
     for name, values in axes.items():
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             raise ValueError(f"grid axis {name!r} must be a list of values, got {values!r}")
     keys = list(axes)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(list(axes[k]) for k in keys))]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(list(axes[k]) for k in keys))]
 
 
 def _run_one(fn, task):
@@ -70,12 +71,14 @@ def run_tasks(
             raise ValueError("backend='ray' needs the 'ray' package (pip install 'ray[default]')") from exc
         register_ray()
     elif backend not in ("loky", "threading", "sequential"):
-        raise ValueError(f"unknown joblib backend {backend!r}; use 'loky', 'threading', 'sequential' or 'ray'")
+        raise ValueError(
+            f"unknown joblib backend {backend!r}; use 'loky', 'threading', 'sequential' or 'ray'"
+        )
     ids = [task_id(t) for t in tasks]
     if len(set(ids)) != len(ids):
         raise ValueError("tasks must be distinct: two tasks have identical parameters")
     done = set(read_results(out_path).get("task_id", []))
-    todo = [t for t, i in zip(tasks, ids) if i not in done]
+    todo = [t for t, i in zip(tasks, ids, strict=True) if i not in done]
     if progress:
         print(f"{len(tasks) - len(todo)} of {len(tasks)} tasks already in {out_path}; running {len(todo)}")
     batch_size = batch_size or max(1, 4 * max(1, n_jobs))

@@ -7,7 +7,8 @@ from synergy_lab.experiments import grid, read_results, run_tasks, task_id
 
 
 def square_task(task):
-    return [{"experiment": "t", "method": "sq", "metric": "value", "value": task["x"] ** 2, "seed": task["seed"]}]
+    row = {"experiment": "t", "method": "sq", "metric": "value", "value": task["x"] ** 2}
+    return [{**row, "seed": task["seed"]}]
 
 
 def failing_on_three(task):
