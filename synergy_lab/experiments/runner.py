@@ -24,7 +24,8 @@ def grid(**axes) -> list[dict]:
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             raise ValueError(f"grid axis {name!r} must be a list of values, got {values!r}")
     keys = list(axes)
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(list(axes[k]) for k in keys))]
+    combos = itertools.product(*(list(axes[k]) for k in keys))
+    return [dict(zip(keys, combo, strict=True)) for combo in combos]
 
 
 def _run_one(fn, task):
