@@ -60,6 +60,8 @@ class PIDResult:
         if clamp:
             atoms = clamp_atoms(atoms, measure)
         mis = {"mi_1": float(mi_1), "mi_2": float(mi_2), "mi_joint": float(mi_joint)}
+        if "gap" in extra:
+            extra["gap"] = float(extra["gap"])
         return cls(**atoms, **mis, measure=measure, **extra)
 
     def as_dict(self) -> dict:
