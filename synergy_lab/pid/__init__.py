@@ -6,7 +6,18 @@ from ._result import COMPONENTS, PIDResult
 from ._tables import entropy, mutual_informations, validate_table
 from .gaussian import decompose_gaussian, gaussian_mutual_information
 
+
+def __getattr__(name):
+    # NeuralPID needs torch; importing it lazily keeps `import synergy_lab.pid` torch-free.
+    if name == "NeuralPID":
+        from .neural import NeuralPID
+
+        return NeuralPID
+    raise AttributeError(f"module 'synergy_lab.pid' has no attribute {name!r}")
+
+
 __all__ = [
+    "NeuralPID",
     "COMPONENTS",
     "DiscreteMeasure",
     "PIDResult",

@@ -98,6 +98,7 @@ class PIDEstimator:
         self._seed_sequence = np.random.SeedSequence(as_rng(self.random_state).integers(2**63))
         fit_seed, self._boot_seed = self._seed_sequence.spawn(2)
         self._data = (X1, X2, y)
+        self.__dict__.pop("_boot_results", None)  # a refit invalidates the previous bootstrap draws
         self.n_samples_ = len(y)
         self.decomposition_ = self._estimate(X1, X2, y, np.random.default_rng(fit_seed))
         self._intervals = {}
