@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._random import as_generator  # noqa: F401  (re-exported for the generators)
+
 #: Columns of every ground-truth table (one row per target).
 GROUND_TRUTH_COLUMNS = (
     "target", "measure", "redundancy", "unique1", "unique2", "synergy", "mi_1", "mi_2", "mi_joint",
@@ -62,22 +64,3 @@ def ground_truth_row(target: str, result) -> dict:
 
 def ground_truth_table(rows) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=list(GROUND_TRUTH_COLUMNS))
-
-
-def as_generator(random_state) -> np.random.Generator:
-    """``numpy.random.Generator`` from an int seed, a Generator, or None (fresh entropy).
-
-    Raises
-    ------
-    TypeError
-        For anything else (a legacy ``RandomState`` included: it cannot be spawned reproducibly).
-    """
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
-        if random_state is not None and random_state < 0:
-            raise ValueError(f"random_state must be a non-negative int, got {random_state}")
-        return np.random.default_rng(random_state)
-    raise TypeError(
-        f"random_state must be an int, a numpy.random.Generator or None, got {type(random_state).__name__}"
-    )

@@ -4,6 +4,7 @@ from . import broja, ccs, imin, mmi  # noqa: F401  (each module registers its me
 from ._base import DiscreteMeasure, available_measures, decompose
 from ._result import COMPONENTS, PIDResult
 from ._tables import entropy, mutual_informations, validate_table
+from .estimators import ClusterPID, GaussianPID, PluginPID
 from .gaussian import decompose_gaussian, gaussian_mutual_information
 
 
@@ -17,7 +18,10 @@ def __getattr__(name):
 
 
 __all__ = [
+    "ClusterPID",
+    "GaussianPID",
     "NeuralPID",
+    "PluginPID",
     "COMPONENTS",
     "DiscreteMeasure",
     "PIDResult",

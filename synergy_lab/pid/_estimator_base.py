@@ -11,19 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._random import as_generator
 from ._result import COMPONENTS, PIDResult
 
 #: Quantities every interval table reports.
 INTERVAL_QUANTITIES = COMPONENTS + ("mi_1", "mi_2", "mi_joint")
-
-
-def as_rng(random_state) -> np.random.Generator:
-    """``numpy.random.Generator`` from an int seed, a Generator, or None."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
-        return np.random.default_rng(random_state)
-    raise TypeError(f"random_state must be an int, a numpy.random.Generator or None, got {type(random_state).__name__}")
 
 
 def check_source(x, name: str) -> np.ndarray:
@@ -56,8 +48,8 @@ def check_labels(y, name: str = "y") -> np.ndarray:
             raise ValueError(f"{name} has non-finite labels (NaN or inf)")
         if not np.all(arr == np.round(arr)):
             raise ValueError(
-                f"{name} holds non-integer floats; this estimator needs class labels (use a continuous-target "
-                "estimator such as GaussianPID for a continuous y)"
+                f"{name} holds non-integer floats; this estimator needs class labels "
+                "(use a continuous-target estimator such as GaussianPID for a continuous y)"
             )
     elif arr.dtype.kind not in "iubUSO":
         raise ValueError(f"{name} must hold class labels, got dtype {arr.dtype}")
@@ -95,7 +87,7 @@ class PIDEstimator:
         if int(self.n_bootstrap) != self.n_bootstrap or self.n_bootstrap < 0:
             raise ValueError(f"n_bootstrap must be a non-negative integer, got {self.n_bootstrap!r}")
         X1, X2, y = self._validate(X1, X2, y)
-        self._seed_sequence = np.random.SeedSequence(as_rng(self.random_state).integers(2**63))
+        self._seed_sequence = np.random.SeedSequence(as_generator(self.random_state).integers(2**63))
         fit_seed, self._boot_seed = self._seed_sequence.spawn(2)
         self._data = (X1, X2, y)
         self.__dict__.pop("_boot_results", None)  # a refit invalidates the previous bootstrap draws
@@ -105,7 +97,7 @@ class PIDEstimator:
         return self
 
     def confidence_interval(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Per-quantity ``(1 - alpha)`` intervals: a DataFrame indexed by quantity with ``estimate, low, high``."""
+        """``(1 - alpha)`` intervals per quantity: a DataFrame with columns estimate, low, high."""
         self._check_fitted()
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
@@ -161,5 +153,6 @@ class PIDEstimator:
             raise RuntimeError(f"{type(self).__name__} is not fitted yet; call fit(X1, X2, y) first")
 
     def __repr__(self):
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_"))
+        public = {k: v for k, v in vars(self).items() if not k.startswith("_") and not k.endswith("_")}
+        params = ", ".join(f"{k}={v!r}" for k, v in public.items())
         return f"{type(self).__name__}({params})"
