@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._base import decompose
+from ._estimator_base import as_2d
 from ._tables import mutual_informations
 from .broja import BrojaConvergenceError, solve_broja
 
@@ -58,13 +59,7 @@ def check_symbols(x, name: str) -> np.ndarray:
     symbols (e.g. one-hot vectors or tuples of factors). Integers, bools, strings and integral floats are
     accepted; NaN, inf, missing values and non-integer floats raise ``ValueError``.
     """
-    arr = np.asarray(x)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 1-D or 2-D (n_samples, n_features), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    arr = as_2d(np.asarray(x), name)
     kind = arr.dtype.kind
     if kind == "f":
         if not np.all(np.isfinite(arr)):

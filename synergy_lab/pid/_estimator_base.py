@@ -18,18 +18,24 @@ from ._result import COMPONENTS, PIDResult
 INTERVAL_QUANTITIES = COMPONENTS + ("mi_1", "mi_2", "mi_joint")
 
 
-def check_source(x, name: str) -> np.ndarray:
-    """2-D float array (n_samples, n_features) from 1-D or 2-D input; finite values only."""
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
+def as_2d(arr: np.ndarray, name: str) -> np.ndarray:
+    """View a 1-D or 2-D sample array as (n_samples, n_features); reject other ranks and empty arrays."""
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 1-D or 2-D (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: shape {arr.shape}")
+    return arr
+
+
+def check_source(x, name: str) -> np.ndarray:
+    """2-D float array (n_samples, n_features) from 1-D or 2-D input; finite values only."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from None
+    arr = as_2d(arr, name)
     if not np.all(np.isfinite(arr)):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise ValueError(f"{name} has {bad} non-finite values (NaN or inf)")
