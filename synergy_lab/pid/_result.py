@@ -31,7 +31,8 @@ class PIDResult:
         Certified optimality gap of the underlying optimisation (bits); 0.0 for closed-form measures.
     joint : numpy.ndarray or None
         For discrete BROJA, the optimal joint table q(x1, x2, y) in the set that keeps p's (X1,Y) and (X2,Y)
-        marginals; for the Gaussian BROJA-type measure, the optimal coupling's joint covariance of [X1, X2, Y].
+        marginals; for the Gaussian BROJA-type measure, the optimal coupling's joint covariance of
+        [X1, X2, Y].
     info : dict
         Solver diagnostics (iterations, time, ...).
     """

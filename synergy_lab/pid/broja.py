@@ -102,7 +102,9 @@ class _Problem:
         """F(q) = -H_q(Y|X1,X2) in nats."""
         s = q.sum(axis=2, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(self.active, q * np.log(np.where(self.active, q / np.where(s > 0, s, 1.0), 1.0)), 0.0)
+            terms = np.where(
+                self.active, q * np.log(np.where(self.active, q / np.where(s > 0, s, 1.0), 1.0)), 0.0
+            )
         return float(terms.sum())
 
     def gradient(self, q):
@@ -126,7 +128,8 @@ class _Problem:
         candidates = [(alpha, beta)]
         if q is not None:
             # Best responses through the primal: at the optimum q = q(x1,x2) e^alpha e^beta, so given beta
-            # and the cell masses, alpha(x1,y) = log p(x1,y) - log sum_x2 q(x1,x2) e^beta(x2,y) (and vice versa).
+            # and the cell masses, alpha(x1,y) = log p(x1,y) - log sum_x2 q(x1,x2) e^beta(x2,y)
+            # (and vice versa).
             # Alternating them is Sinkhorn scaling of the cell masses, whose fixed point is the optimal dual
             # when the cell masses are optimal.
             cells = q.sum(axis=2)
@@ -210,7 +213,8 @@ class _Problem:
         magnitude the drift can reach 1e-8, enough to put the primal value below the true minimum. The
         certificate is only valid for a feasible q, so every iterate is projected before it is evaluated:
         dq = q * (alpha(x1,y) + beta(x2,y)) with the multipliers solving the per-y normal equations.
-        ``positive``: apply the step as q exp(alpha + beta) instead (the same to first order), which keeps every
+        ``positive``: apply the step as q exp(alpha + beta) instead (the same to first order), which keeps
+        every
         entry positive however large the correction (_cell_barrier's clipped steps can need large ones).
         """
         n1 = self.n1
@@ -227,7 +231,12 @@ class _Problem:
             k[:, ia, ia] = np.where(self.row_a.T, np.moveaxis(q, 2, 0).sum(axis=2), 1.0)
             k[:, ib, ib] = np.where(self.free_b.T, np.moveaxis(q, 2, 0).sum(axis=1), 1.0)
             scale = 1.0 / np.sqrt(np.diagonal(k, axis1=1, axis2=2))
-            nu = scale * np.linalg.solve(k * scale[:, :, None] * scale[:, None, :], (scale * res)[:, :, None])[:, :, 0]
+            nu = (
+                scale
+                * np.linalg.solve(k * scale[:, :, None] * scale[:, None, :], (scale * res)[:, :, None])[
+                    :, :, 0
+                ]
+            )
             nu *= free
             log_step = nu[:, :n1].T[:, None, :] + nu[:, n1:].T[None, :, :]
             if positive:
@@ -239,7 +248,8 @@ class _Problem:
     def newton_solver(self, q, lam):
         """Factorise the Newton system at (q, lam); return ``solve(rhs) -> (dq, d_alpha, d_beta)``.
 
-        The system is ``H dq - A' dnu = rhs, A dq = 0`` with ``H = diag((1 + lam)/q) - 11'/q(x1,x2)`` per cell.
+        The system is ``H dq - A' dnu = rhs, A dq = 0`` with ``H = diag((1 + lam)/q) - 11'/q(x1,x2)``
+        per cell.
         Two exact eliminations are available; the cheaper one for this shape is used.
         """
         act = self.active
@@ -250,7 +260,7 @@ class _Problem:
         return self.newton_system(dinv, c)
 
     def newton_system(self, dinv, c):
-        """Factorise ``H dq - A' dnu = rhs, A dq = 0`` for per-cell inverses ``H^-1 = diag(dinv) + dinv dinv' / c``."""
+        """Factorise ``H dq - A' dnu = rhs, A dq = 0`` for per-cell ``H^-1 = diag(dinv) + dinv dinv' / c``."""
         n1, n2, ny = self.n1, self.n2, self.ny
         cost_cells = 3.0 * n1 * n1 * n2 * n2 * ny + (n1 * n2) ** 3 / 3.0 + ny * (n1 + n2) ** 3
         cost_multipliers = n1 * ny * (n2 * ny) ** 2 + (n2 * ny) ** 3 / 3.0
@@ -284,7 +294,7 @@ class _Problem:
         w = np.matmul(l_aa_inv, sab.reshape(n1, ny, n2 * ny)).reshape(n1 * ny, n2 * ny)
         schur = np.zeros((n2 * ny, n2 * ny))
         for j in range(n2):
-            schur[j * ny:(j + 1) * ny, j * ny:(j + 1) * ny] = sbb[j]
+            schur[j * ny : (j + 1) * ny, j * ny : (j + 1) * ny] = sbb[j]
         # scipy's BLAS for the big products: mixing numpy's and scipy's OpenBLAS thread pools in one loop
         # makes them spin against each other (measured 100x slowdowns on 2 cores).
         schur = _blas.dsyrk(-1.0, w, beta=1.0, c=schur, trans=1, lower=1)
@@ -328,7 +338,9 @@ class _Problem:
         k[:, n1:, :n1] = np.swapaxes(d_b, 1, 2)
         # Jacobi scaling first: the diagonal spans as many orders of magnitude as the table's entries.
         scale = 1.0 / np.sqrt(np.diagonal(k, axis1=1, axis2=2))
-        kinv = np.linalg.inv(k * scale[:, :, None] * scale[:, None, :]) * scale[:, :, None] * scale[:, None, :]
+        kinv = (
+            np.linalg.inv(k * scale[:, :, None] * scale[:, None, :]) * scale[:, :, None] * scale[:, None, :]
+        )
         mask = np.concatenate([free_a, free_b], axis=1)
         kinv *= mask[:, :, None] & mask[:, None, :]
         solve_t = _factor_cells(d, kinv, c)
@@ -353,9 +365,11 @@ class _Problem:
 def _factor_cells(d, kinv, c, attempts=6):
     """Form the Jacobi-scaled cell matrix T and factorise it in place; return ``solve(rhs)``.
 
-    T[(i,j),(k,l)] = c[i,j] delta + sum_y d[y,i,j] d[y,k,l] (P[y,i,k] + P[y,i,n1+l] + P[y,n1+j,k] + P[y,n1+j,n1+l])
+    T[(i,j),(k,l)] = c[i,j] delta
+                     + sum_y d[y,i,j] d[y,k,l] (P[y,i,k] + P[y,i,n1+l] + P[y,n1+j,k] + P[y,n1+j,n1+l])
     with P = K_y^-1. Scaled by s = diag(T)^-1/2 (computed first, in O(n1 n2 ny)), it is built by two batched
-    GEMMs whose outputs are already laid out as rows of T: with G[a,y,(k,l)] = (P[y,a,k] + P[y,a,n1+l]) s d[y,k,l],
+    GEMMs whose outputs are already laid out as rows of T:
+    with G[a,y,(k,l)] = (P[y,a,k] + P[y,a,n1+l]) s d[y,k,l],
     the rows (i, .) are sum_y s d[y,i,j] G[i,y,:] (the X1-side terms) plus sum_y s d[y,i,j] G[n1+j,y,:].
     The Cholesky factor (LAPACK, lower triangle) overwrites T; round-off that breaks definiteness near the
     optimum is met with a growing ridge, the matrix being restored from its untouched triangle.
@@ -386,8 +400,8 @@ def _factor_cells(d, kinv, c, attempts=6):
         if lo < n1:
             np.matmul(rows_x1[lo:hi], g, out=tmat[lo:hi])
         else:
-            z = np.matmul(rows_x2[lo - n1:hi - n1], g, out=z_buf[: hi - lo])
-            tmat[:, lo - n1:hi - n1] += z.transpose(1, 0, 2)
+            z = np.matmul(rows_x2[lo - n1 : hi - n1], g, out=z_buf[: hi - lo])
+            tmat[:, lo - n1 : hi - n1] += z.transpose(1, 0, 2)
         lo = hi
     tmat = tmat.reshape(m, m)
     idx = np.arange(m)
@@ -519,7 +533,9 @@ def _cell_barrier(prob, tol_nats, max_iter):
             q = prob.restore_marginals(q, rounds=8, positive=True)
             fval = prob.objective(q)
             feasible = prob.marginal_error(q) <= 4.0 * prob.residual_floor
-            gap = fval - prob.dual_bound(alpha, beta) if feasible else np.inf  # else its value certifies nothing
+            gap = (
+                fval - prob.dual_bound(alpha, beta) if feasible else np.inf
+            )  # else its value certifies nothing
             cells = np.where(has, q.sum(axis=2), 1.0)
             phi = np.expm1(s)
             comp = np.where(has, cells * phi, 0.0)
@@ -544,7 +560,9 @@ def _cell_barrier(prob, tol_nats, max_iter):
             exp_neg_s = np.exp(-s)
             residual = np.where(act, -g + alpha[:, None, :] + beta[None, :, :] + s[:, :, None], 0.0)
 
-            def newton(target, solve=solve, residual=residual, cells=cells, phi=phi, exp_neg_s=exp_neg_s, comp=comp):
+            def newton(
+                target, solve=solve, residual=residual, cells=cells, phi=phi, exp_neg_s=exp_neg_s, comp=comp
+            ):
                 # linearised q(x1,x2) phi(s) = target: phi dq(x1,x2) + q(x1,x2) exp(s) ds = target - comp
                 rhs = np.where(act, residual - ((phi - target / cells) * exp_neg_s)[:, :, None], 0.0)
                 dq, da, db = solve(rhs)
@@ -611,7 +629,7 @@ def _entry_barrier(prob, tol_nats, max_iter):
         except np.linalg.LinAlgError:
             break  # round-off floor reached; the best certified iterate is judged below
 
-        def newton(target, lam=lam, g=g, solve=solve, safe_q=safe_q):
+        def newton(target, lam=lam, g=g, solve=solve, safe_q=safe_q, alpha=alpha, beta=beta):
             # target: the complementarity q*lam aims at after the step (sigma*mu, minus Mehrotra's correction)
             rhs = np.where(act, -g + alpha[:, None, :] + beta[None, :, :] + target / safe_q, 0.0)
             dq, da, db = solve(rhs)
