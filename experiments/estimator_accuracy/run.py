@@ -1,0 +1,150 @@
+"""Every PID estimator on every generator with exact ground truth: a tidy accuracy table and a figure.
+
+    python experiments/estimator_accuracy/run.py --quick          # minutes on 2 cores
+    python experiments/estimator_accuracy/run.py                  # the full grid
+    python experiments/estimator_accuracy/run.py --plot-only      # redraw the figure from the table
+
+Writes ``results/estimator_accuracy/results.csv`` (resumable: finished tasks are skipped on a rerun) and
+``figures/estimator_accuracy.png``. Columns: generator, params, n, estimator, component, estimate, ci_low,
+ci_high, ground_truth, error, plus the tidy columns of ``synergy_lab.experiments``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from synergy_lab.data import make
+from synergy_lab.experiments import read_results, run_tasks
+from synergy_lab.pid import COMPONENTS
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "results" / "estimator_accuracy" / "results.csv"
+FIGURE = ROOT / "figures" / "estimator_accuracy.png"
+
+#: Which inputs each estimator reads: integer symbols ("discrete") or feature vectors ("continuous").
+ESTIMATOR_INPUTS = {"PluginPID": "discrete", "ClusterPID": "continuous", "GaussianPID": "continuous",
+                    "NeuralPID": "continuous"}
+#: Targets that are class labels (every estimator) vs continuous (Gaussian sources: GaussianPID only).
+DISCRETE_GENERATORS = ("gate", "compositional")
+#: NeuralPID trains three classifiers and an alignment network per fit: ~3 min at n = 20k on 2 busy cores.
+NEURAL_MAX_N = 5000
+
+
+def estimator(name, seed, n_bootstrap):
+    import synergy_lab.pid as pid  # noqa: PLC0415
+
+    return getattr(pid, name)(random_state=seed, n_bootstrap=n_bootstrap)
+
+
+def settings(quick: bool) -> list[dict]:
+    """Generator settings: (generator, params, target) with the sample sizes to try."""
+    sizes = [2000, 5000] if quick else [500, 2000, 5000, 20000]
+    out = []
+    for gate in ("xor", "and", "copy", "rdn", "unq", "sum"):
+        out.append({"generator": "gate", "params": {"name": gate}, "target": "y", "sizes": sizes})
+    for dim in (8, 32) if not quick else (16,):
+        for noise in (0.0, 0.3) if not quick else (0.0,):
+            for target in ("synergy", "redundancy", "unique1", "match"):
+                out.append({"generator": "compositional", "params": {"k": 2, "dim": dim, "noise": noise},
+                            "target": target, "sizes": sizes})
+    for recipe in ("redundant", "unique", "synergy", "mixed"):
+        dims = [(1, 1, 1), (4, 4, 2)] if not quick else [(1, 1, 1)]
+        for d1, d2, dy in dims:
+            out.append({"generator": "gaussian", "params": {"recipe": recipe, "dim1": d1, "dim2": d2, "dim_y": dy},
+                        "target": "y", "sizes": sizes})
+    return out
+
+
+def tasks(quick: bool, seeds, estimators) -> list[dict]:
+    out = []
+    for s in settings(quick):
+        for est in estimators:
+            if s["generator"] not in DISCRETE_GENERATORS and est != "GaussianPID":
+                continue  # continuous targets: only the Gaussian estimator applies
+            for n in s["sizes"]:
+                if est == "NeuralPID" and n > NEURAL_MAX_N:
+                    continue  # minutes per fit on 2 cores beyond this; run it on a bigger machine
+                for seed in seeds:
+                    out.append({"generator": s["generator"], "params": s["params"], "target": s["target"],
+                                "n": n, "estimator": est, "seed": seed})
+    return out
+
+
+def inputs(dataset, target, kind, rng):
+    y = dataset.targets[target]
+    if kind == "discrete":
+        f = dataset.factors
+        if dataset.name == "gate":
+            return f["x1"], f["x2"], y
+        # compositional: each modality's factors as one symbol (the embedding is injective)
+        k = dataset.params["k"]
+        x1 = (f["r"] * k + f["u1"]) * k + f["s1"]
+        x2 = (f["r"] * k + f["u2"]) * k + f["s2"]
+        return x1, x2, y
+    x1, x2 = dataset.x1, dataset.x2
+    if dataset.name == "gate":  # one-hot symbols made continuous with a little noise
+        x1 = x1 + 0.1 * rng.standard_normal(x1.shape)
+        x2 = x2 + 0.1 * rng.standard_normal(x2.shape)
+    return x1, x2, y
+
+
+def run_task(task) -> list[dict]:
+    rng = np.random.default_rng(task["seed"])
+    dataset = make(task["generator"], n_samples=task["n"], random_state=task["seed"], **task["params"])
+    x1, x2, y = inputs(dataset, task["target"], ESTIMATOR_INPUTS[task["estimator"]], rng)
+    est = estimator(task["estimator"], task["seed"], task.get("n_bootstrap", 50)).fit(x1, x2, y)
+    ci = est.confidence_interval(0.05)
+    truth = dataset.truth(task["target"])
+    rows = []
+    for comp in COMPONENTS:
+        value = float(getattr(est.decomposition_, comp))
+        rows.append({
+            "experiment": "estimator_accuracy", "method": task["estimator"], "dataset": task["generator"],
+            "params": json.dumps(task["params"], sort_keys=True), "seed": task["seed"], "target": task["target"],
+            "metric": comp, "value": value, "ground_truth": float(truth[comp]),
+            "n": task["n"], "ci_low": float(ci.loc[comp, "low"]), "ci_high": float(ci.loc[comp, "high"]),
+            "error": value - float(truth[comp]),
+        })
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a small grid (minutes on 2 cores)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--estimators", nargs="+", default=list(ESTIMATOR_INPUTS))
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--backend", default="loky")
+    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--figure", default=str(FIGURE))
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.estimators) - set(ESTIMATOR_INPUTS))
+    if unknown:
+        parser.error(f"unknown estimator(s) {unknown}; valid: {sorted(ESTIMATOR_INPUTS)}")
+    if not args.plot_only:
+        todo = tasks(args.quick, range(args.seeds), args.estimators)
+        run_tasks(todo, run_task, args.out, n_jobs=args.n_jobs, backend=args.backend)
+    from synergy_lab.plots import estimator_accuracy_figure  # noqa: PLC0415
+
+    table = read_results(args.out)
+    estimator_accuracy_figure(table, args.figure)
+    print(f"wrote {args.figure}")
+    print(summary(table).to_string())
+
+
+def summary(table):
+    """Mean absolute error and CI coverage per estimator, generator and component."""
+    t = table.copy()
+    t["abs_error"] = t["error"].abs()
+    t["covered"] = (t["ci_low"] <= t["ground_truth"]) & (t["ground_truth"] <= t["ci_high"])
+    return (t.groupby(["method", "dataset", "metric"])[["abs_error", "covered"]].mean()
+            .unstack("metric").round(3))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Publication figures, one function per figure, each drawn from a tidy results table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never need a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .io import atomic_write_bytes  # noqa: E402
+from .pid import COMPONENTS  # noqa: E402
+
+_LABELS = {"redundancy": "redundancy R", "unique1": "unique U1", "unique2": "unique U2", "synergy": "synergy S"}
+
+
+def _save(fig, path) -> Path:
+    import io  # noqa: PLC0415
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
+    """Estimate vs ground truth per PID component (top) and absolute error vs sample size (bottom).
+
+    ``table`` has one row per (estimator ``method``, generator ``dataset``, ``params``, ``target``, ``n``,
+    ``seed``, component ``metric``) with ``value`` and ``ground_truth``. Error bars: one standard deviation
+    over seeds; the top row uses each setting's largest ``n``.
+    """
+    needed = {"method", "dataset", "params", "target", "n", "seed", "metric", "value", "ground_truth"}
+    missing = sorted(needed - set(table.columns))
+    if missing:
+        raise ValueError(f"estimator accuracy table lacks columns {missing}")
+    methods = sorted(table["method"].unique())
+    colours = dict(zip(methods, plt.get_cmap("tab10").colors, strict=False))
+    keys = ["method", "dataset", "params", "target", "metric", "n"]
+    agg = (table.assign(abs_error=(table["value"] - table["ground_truth"]).abs())
+           .groupby(keys).agg(mean=("value", "mean"), std=("value", "std"), truth=("ground_truth", "first"),
+                              abs_error=("abs_error", "mean")).reset_index())
+    largest = agg[agg["n"] == agg.groupby(keys[:-1])["n"].transform("max")]
+
+    fig, axes = plt.subplots(2, len(COMPONENTS), figsize=(4.2 * len(COMPONENTS), 8.2))
+    for col, comp in enumerate(COMPONENTS):
+        ax = axes[0, col]
+        sub = largest[largest["metric"] == comp]
+        hi = max(1.0, float(np.nanmax(np.r_[sub["truth"], sub["mean"]])) if len(sub) else 1.0) * 1.05
+        ax.plot([0, hi], [0, hi], color="0.6", lw=1, zorder=0)
+        for m in methods:
+            s = sub[sub["method"] == m]
+            ax.errorbar(s["truth"], s["mean"], yerr=s["std"].fillna(0), fmt="o", ms=4, alpha=0.8,
+                        color=colours[m], label=m, capsize=2)
+        ax.set(title=_LABELS[comp], xlabel="ground truth (bits)", ylabel="estimate (bits)")
+        ax = axes[1, col]
+        err = agg[agg["metric"] == comp].groupby(["method", "n"])["abs_error"].mean().reset_index()
+        for m in methods:
+            s = err[err["method"] == m]
+            ax.plot(s["n"], s["abs_error"], "o-", color=colours[m], label=m)
+        ax.set(xscale="log", yscale="log", xlabel="samples n", ylabel="mean |error| (bits)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("PID estimators against exact ground truth (top: largest n; error bars: std over seeds)")
+    return _save(fig, path)
