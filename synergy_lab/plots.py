@@ -14,7 +14,12 @@ import pandas as pd  # noqa: E402
 from .io import atomic_write_bytes  # noqa: E402
 from .pid import COMPONENTS  # noqa: E402
 
-_LABELS = {"redundancy": "redundancy R", "unique1": "unique U1", "unique2": "unique U2", "synergy": "synergy S"}
+_LABELS = {
+    "redundancy": "redundancy R",
+    "unique1": "unique U1",
+    "unique2": "unique U2",
+    "synergy": "synergy S",
+}
 
 
 def _save(fig, path) -> Path:
@@ -40,9 +45,17 @@ def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
     methods = sorted(table["method"].unique())
     colours = dict(zip(methods, plt.get_cmap("tab10").colors, strict=False))
     keys = ["method", "dataset", "params", "target", "metric", "n"]
-    agg = (table.assign(abs_error=(table["value"] - table["ground_truth"]).abs())
-           .groupby(keys).agg(mean=("value", "mean"), std=("value", "std"), truth=("ground_truth", "first"),
-                              abs_error=("abs_error", "mean")).reset_index())
+    agg = (
+        table.assign(abs_error=(table["value"] - table["ground_truth"]).abs())
+        .groupby(keys)
+        .agg(
+            mean=("value", "mean"),
+            std=("value", "std"),
+            truth=("ground_truth", "first"),
+            abs_error=("abs_error", "mean"),
+        )
+        .reset_index()
+    )
     largest = agg[agg["n"] == agg.groupby(keys[:-1])["n"].transform("max")]
 
     fig, axes = plt.subplots(2, len(COMPONENTS), figsize=(4.2 * len(COMPONENTS), 8.2))
@@ -53,8 +66,17 @@ def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
         ax.plot([0, hi], [0, hi], color="0.6", lw=1, zorder=0)
         for m in methods:
             s = sub[sub["method"] == m]
-            ax.errorbar(s["truth"], s["mean"], yerr=s["std"].fillna(0), fmt="o", ms=4, alpha=0.8,
-                        color=colours[m], label=m, capsize=2)
+            ax.errorbar(
+                s["truth"],
+                s["mean"],
+                yerr=s["std"].fillna(0),
+                fmt="o",
+                ms=4,
+                alpha=0.8,
+                color=colours[m],
+                label=m,
+                capsize=2,
+            )
         ax.set(title=_LABELS[comp], xlabel="ground truth (bits)", ylabel="estimate (bits)")
         ax = axes[1, col]
         err = agg[agg["metric"] == comp].groupby(["method", "n"])["abs_error"].mean().reset_index()

@@ -26,8 +26,12 @@ OUT = ROOT / "results" / "estimator_accuracy" / "results.csv"
 FIGURE = ROOT / "figures" / "estimator_accuracy.png"
 
 #: Which inputs each estimator reads: integer symbols ("discrete") or feature vectors ("continuous").
-ESTIMATOR_INPUTS = {"PluginPID": "discrete", "ClusterPID": "continuous", "GaussianPID": "continuous",
-                    "NeuralPID": "continuous"}
+ESTIMATOR_INPUTS = {
+    "PluginPID": "discrete",
+    "ClusterPID": "continuous",
+    "GaussianPID": "continuous",
+    "NeuralPID": "continuous",
+}
 #: Targets that are class labels (every estimator) vs continuous (Gaussian sources: GaussianPID only).
 DISCRETE_GENERATORS = ("gate", "compositional")
 #: NeuralPID trains three classifiers and an alignment network per fit: ~3 min at n = 20k on 2 busy cores.
@@ -49,13 +53,25 @@ def settings(quick: bool) -> list[dict]:
     for dim in (8, 32) if not quick else (16,):
         for noise in (0.0, 0.3) if not quick else (0.0,):
             for target in ("synergy", "redundancy", "unique1", "match"):
-                out.append({"generator": "compositional", "params": {"k": 2, "dim": dim, "noise": noise},
-                            "target": target, "sizes": sizes})
+                out.append(
+                    {
+                        "generator": "compositional",
+                        "params": {"k": 2, "dim": dim, "noise": noise},
+                        "target": target,
+                        "sizes": sizes,
+                    }
+                )
     for recipe in ("redundant", "unique", "synergy", "mixed"):
         dims = [(1, 1, 1), (4, 4, 2)] if not quick else [(1, 1, 1)]
         for d1, d2, dy in dims:
-            out.append({"generator": "gaussian", "params": {"recipe": recipe, "dim1": d1, "dim2": d2, "dim_y": dy},
-                        "target": "y", "sizes": sizes})
+            out.append(
+                {
+                    "generator": "gaussian",
+                    "params": {"recipe": recipe, "dim1": d1, "dim2": d2, "dim_y": dy},
+                    "target": "y",
+                    "sizes": sizes,
+                }
+            )
     return out
 
 
@@ -69,8 +85,16 @@ def tasks(quick: bool, seeds, estimators) -> list[dict]:
                 if est == "NeuralPID" and n > NEURAL_MAX_N:
                     continue  # minutes per fit on 2 cores beyond this; run it on a bigger machine
                 for seed in seeds:
-                    out.append({"generator": s["generator"], "params": s["params"], "target": s["target"],
-                                "n": n, "estimator": est, "seed": seed})
+                    out.append(
+                        {
+                            "generator": s["generator"],
+                            "params": s["params"],
+                            "target": s["target"],
+                            "n": n,
+                            "estimator": est,
+                            "seed": seed,
+                        }
+                    )
     return out
 
 
@@ -102,18 +126,30 @@ def run_task(task) -> list[dict]:
     rows = []
     for comp in COMPONENTS:
         value = float(getattr(est.decomposition_, comp))
-        rows.append({
-            "experiment": "estimator_accuracy", "method": task["estimator"], "dataset": task["generator"],
-            "params": json.dumps(task["params"], sort_keys=True), "seed": task["seed"], "target": task["target"],
-            "metric": comp, "value": value, "ground_truth": float(truth[comp]),
-            "n": task["n"], "ci_low": float(ci.loc[comp, "low"]), "ci_high": float(ci.loc[comp, "high"]),
-            "error": value - float(truth[comp]),
-        })
+        rows.append(
+            {
+                "experiment": "estimator_accuracy",
+                "method": task["estimator"],
+                "dataset": task["generator"],
+                "params": json.dumps(task["params"], sort_keys=True),
+                "seed": task["seed"],
+                "target": task["target"],
+                "metric": comp,
+                "value": value,
+                "ground_truth": float(truth[comp]),
+                "n": task["n"],
+                "ci_low": float(ci.loc[comp, "low"]),
+                "ci_high": float(ci.loc[comp, "high"]),
+                "error": value - float(truth[comp]),
+            }
+        )
     return rows
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a small grid (minutes on 2 cores)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATOR_INPUTS))
@@ -142,8 +178,9 @@ def summary(table):
     t = table.copy()
     t["abs_error"] = t["error"].abs()
     t["covered"] = (t["ci_low"] <= t["ground_truth"]) & (t["ground_truth"] <= t["ci_high"])
-    return (t.groupby(["method", "dataset", "metric"])[["abs_error", "covered"]].mean()
-            .unstack("metric").round(3))
+    return (
+        t.groupby(["method", "dataset", "metric"])[["abs_error", "covered"]].mean().unstack("metric").round(3)
+    )
 
 
 if __name__ == "__main__":
