@@ -70,3 +70,10 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_text(path, "a\n3\n")
     assert path.read_text() == "a\n3\n"
     assert [p.name for p in path.parent.iterdir()] == ["x.csv"]
+
+
+def test_importing_the_package_does_not_import_torch():
+    code = "import sys, synergy_lab, synergy_lab.data, synergy_lab.pid; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"
