@@ -120,12 +120,16 @@ def run_task(task) -> list[dict]:
     rng = np.random.default_rng(task["seed"])
     dataset = make(task["generator"], n_samples=task["n"], random_state=task["seed"], **task["params"])
     x1, x2, y = inputs(dataset, task["target"], ESTIMATOR_INPUTS[task["estimator"]], rng)
-    est = estimator(task["estimator"], task["seed"], task.get("n_bootstrap", 50)).fit(x1, x2, y)
-    ci = est.confidence_interval(0.05)
     truth = dataset.truth(task["target"])
+    try:
+        est = estimator(task["estimator"], task["seed"], task.get("n_bootstrap", 50)).fit(x1, x2, y)
+        ci = est.confidence_interval(0.05)
+        failure = ""
+    except ValueError as exc:  # an estimator that cannot handle this data is a result, not a crash
+        est, ci, failure = None, None, f"{type(exc).__name__}: {exc}"
     rows = []
     for comp in COMPONENTS:
-        value = float(getattr(est.decomposition_, comp))
+        value = float(getattr(est.decomposition_, comp)) if est is not None else float("nan")
         rows.append(
             {
                 "experiment": "estimator_accuracy",
@@ -138,9 +142,10 @@ def run_task(task) -> list[dict]:
                 "value": value,
                 "ground_truth": float(truth[comp]),
                 "n": task["n"],
-                "ci_low": float(ci.loc[comp, "low"]),
-                "ci_high": float(ci.loc[comp, "high"]),
+                "ci_low": float(ci.loc[comp, "low"]) if ci is not None else float("nan"),
+                "ci_high": float(ci.loc[comp, "high"]) if ci is not None else float("nan"),
                 "error": value - float(truth[comp]),
+                "failure": failure,
             }
         )
     return rows
@@ -177,9 +182,17 @@ def summary(table):
     """Mean absolute error and CI coverage per estimator, generator and component."""
     t = table.copy()
     t["abs_error"] = t["error"].abs()
-    t["covered"] = (t["ci_low"] <= t["ground_truth"]) & (t["ground_truth"] <= t["ci_high"])
+    t["covered"] = ((t["ci_low"] <= t["ground_truth"]) & (t["ground_truth"] <= t["ci_high"])).astype(float)
+    if "failure" in t:
+        t["failed"] = t["failure"].fillna("").astype(str).str.len() > 0
+    else:
+        t["failed"] = False
+    t.loc[t["failed"], "covered"] = np.nan
     return (
-        t.groupby(["method", "dataset", "metric"])[["abs_error", "covered"]].mean().unstack("metric").round(3)
+        t.groupby(["method", "dataset", "metric"])[["abs_error", "covered", "failed"]]
+        .mean()
+        .unstack("metric")
+        .round(3)
     )
 
 
