@@ -23,6 +23,12 @@ solved here by a primal-dual interior-point method written for its structure:
   by shifting alpha(x1,.) by the largest violation of its row, so every iterate yields a certified lower
   bound; the solver stops when primal value minus that bound (the reported ``gap``) is below ``tol``.
 
+* Small problems (at most _broja_small.MAX_CONSTRAINTS free marginal constraints, e.g. 8x8x8) run the same
+  cell-level method on flat arrays of the active entries with dense normal equations (_broja_small), where
+  the general code would spend its time in numpy call overhead; the iterates are projected and certified
+  only near convergence, the Newton steps carrying the marginal residual before. If that cannot certify
+  ``tol``, it is retried projecting every iterate, and then the general methods below take over.
+
 Cells that must be zero (p(x1,y) = 0 or p(x2,y) = 0) are removed before solving, so zero-probability
 cells and degenerate marginals need no special care.
 """
@@ -36,6 +42,7 @@ import scipy.linalg as sla
 from scipy.linalg import blas as _blas
 from scipy.linalg import lapack as _lapack
 
+from . import _broja_small
 from ._base import DiscreteMeasure, register
 from ._tables import LN2
 
@@ -483,7 +490,19 @@ def _interior_point(p, tol_nats, max_iter):
     if ny == 1 or n1 == 1 or n2 == 1 or _is_vertex(prob):
         # Every q with these marginals has the same I_q (ny == 1), or the feasible set is the point p.
         return p.copy(), 0.0, 0
-    q, gap, iters = _cell_barrier(prob, tol_nats, max_iter)
+    iters = 0
+    if _small_enough(prob):
+
+        def thorough(alpha, beta, q):
+            return prob.dual_bound(alpha, beta, q, thorough=True)
+
+        for certify_from in (_broja_small.CERTIFY_FROM, np.inf):
+            q, gap, iters1 = _broja_small.cell_barrier(prob, tol_nats, max_iter, thorough, certify_from)
+            iters += iters1
+            if gap <= tol_nats:
+                return q, max(gap, 0.0), iters
+    q, gap, iters1 = _cell_barrier(prob, tol_nats, max_iter)
+    iters += iters1
     if gap <= tol_nats:
         return q, max(gap, 0.0), iters
     try:
@@ -499,6 +518,12 @@ def _interior_point(p, tol_nats, max_iter):
         f"BROJA interior point stopped at a certified gap of {gap / LN2:.3e} bits after {iters} iterations "
         f"(table shape {p.shape}); requested {tol_nats / LN2:.1e}"
     )
+
+
+def _small_enough(prob):
+    """Whether the lean dense path (_broja_small) applies: few enough free marginal constraints."""
+    m = int(prob.row_a.sum()) + int(prob.free_b.sum())
+    return m <= _broja_small.MAX_CONSTRAINTS
 
 
 def _cell_barrier(prob, tol_nats, max_iter):
