@@ -1,4 +1,4 @@
-"""``synergy-lab`` command line: quickstart, data."""
+"""``synergy-lab`` command line: quickstart, data, train."""
 
 from __future__ import annotations
 
@@ -66,6 +66,38 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train import load_config
+
+    if not Path(args.config).is_file():
+        raise ValueError(f"config file {args.config!r} not found")
+    config = load_config(args.config)
+    updates = _parse_params(args.set)
+    if args.out is not None:
+        updates["out_dir"] = args.out
+    if args.device is not None:
+        updates["device"] = args.device
+    if args.no_progress:
+        updates["progress"] = False
+    if updates:
+        config = config.override(updates)
+    from .train.trainer import train
+
+    result = train(config, resume=not args.no_resume, stop_after=args.stop_after)
+    if result.rank != 0:
+        return 0
+    final = result.history[-1]["loss"] if result.history else float("nan")
+    print(f"{config.method.name}: {result.steps}/{config.total_steps} steps "
+          f"(resumed from {result.resumed_from}), "
+          f"final loss {final:.4f}, {result.samples_per_s:,.0f} samples/s, {result.wall_s:.1f} s")
+    for target, m in result.metrics.items():
+        print(f"  probe {target:<12s} balanced accuracy {m['balanced_accuracy']:.3f} "
+              f"(chance {m['chance']:.3f})")
+    if result.out_dir is not None:
+        print(f"wrote {result.out_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synergy-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--list", action="store_true", help="list generators and their parameters")
     d.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="generator parameter")
     d.set_defaults(func=cmd_data)
+
+    t = sub.add_parser("train", help="train a method from a TOML config, then probe it "
+                                     "(under torchrun: one process per rank)")
+    t.add_argument("config", help="TOML experiment file (see experiments/configs/)")
+    t.add_argument("--out", help="output folder (overrides out_dir)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a field, e.g. --set optim.lr=1e-3 --set data.params.k=4")
+    t.add_argument("--device", help="override device (auto, cpu, cuda, cuda:N)")
+    t.add_argument("--no-resume", action="store_true", help="start over instead of resuming from out_dir")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--stop-after", type=int, metavar="STEPS",
+                   help="stop (checkpointed) after this many steps in total")
+    t.set_defaults(func=cmd_train)
     return parser
 
 

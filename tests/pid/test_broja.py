@@ -58,7 +58,7 @@ def test_copy_is_where_imin_and_broja_disagree():
 def _tables():
     rng = np.random.default_rng(123)
     shapes = [(2, 2, 2), (3, 2, 4), (2, 5, 3), (4, 4, 4), (6, 3, 5), (5, 7, 2), (8, 8, 8), (3, 9, 6)]
-    for i, shape in enumerate(shapes):
+    for shape in shapes:
         for alpha in (1.0, 0.1):
             yield f"{shape}-a{alpha}", random_table(shape, alpha=alpha, random_state=rng)
     # Zero rows, a zero target slice, zero cells.
@@ -67,7 +67,6 @@ def _tables():
     p[:, :, 2] = 0
     p[p < 0.003] = 0
     yield "holes", p / p.sum()
-    del i
 
 
 TABLES = list(_tables())

@@ -1,0 +1,88 @@
+"""Linear probes: standardised features -> multinomial logistic regression -> balanced accuracy.
+
+Balanced accuracy is the mean over the classes present in the test labels of the per-class recall (the
+spec's macro-averaged accuracy), so chance is 1 / K for K classes whatever their frequencies. numpy and
+scikit-learn only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+
+def _check(name: str, feats, labels) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(feats, dtype=np.float64)
+    y = np.asarray(labels)
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise ValueError(f"{name}_feats must be a non-empty (n, d) array, got shape {x.shape}")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"{name}_y must have shape ({x.shape[0]},), got {y.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}_feats contains NaN or infinite values")
+    return x, y
+
+
+def chance_level(y) -> float:
+    """Balanced-accuracy chance of labels ``y``: 1 / (number of distinct classes)."""
+    return 1.0 / len(np.unique(np.asarray(y)))
+
+
+def linear_probe(train_feats, train_y, test_feats, test_y, random_state=0, *, C: float = 1.0,
+                 max_iter: int = 1000) -> float:
+    """Balanced accuracy on the test set of a logistic regression fitted on standardised train features.
+
+    Parameters
+    ----------
+    train_feats, test_feats : array_like, shape (n, d)
+        Frozen features (the same d for both).
+    train_y, test_y : array_like, shape (n,)
+        Class labels; the train labels need at least two classes.
+    random_state : int or numpy.random.Generator
+        Seed of the solver (L-BFGS is deterministic; kept for solvers that shuffle).
+    C : float
+        Inverse L2 regularisation strength (on standardised features).
+    max_iter : int
+        L-BFGS iterations.
+
+    Returns
+    -------
+    float
+        Balanced accuracy in [0, 1].
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.preprocessing import StandardScaler
+
+    x_tr, y_tr = _check("train", train_feats, train_y)
+    x_te, y_te = _check("test", test_feats, test_y)
+    if x_tr.shape[1] != x_te.shape[1]:
+        raise ValueError(f"train and test features differ in width: {x_tr.shape[1]} vs {x_te.shape[1]}")
+    if len(np.unique(y_tr)) < 2:
+        raise ValueError("train_y must hold at least two classes")
+    if isinstance(random_state, np.random.Generator):
+        random_state = int(random_state.integers(0, 2**31 - 1))
+    scaler = StandardScaler().fit(x_tr)
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=random_state)
+    clf.fit(scaler.transform(x_tr), y_tr)
+    return float(balanced_accuracy_score(y_te, clf.predict(scaler.transform(x_te))))
+
+
+def probe_targets(train_feats, train_labels: Mapping, test_feats, test_labels: Mapping,
+                  targets: Iterable[str] | None = None, random_state=0, **kwargs) -> dict:
+    """:func:`linear_probe` for several targets on the same features.
+
+    Returns ``{target: {"balanced_accuracy": float, "chance": float, "n_classes": int}}``; targets default
+    to every key of ``train_labels`` (an unknown target raises ValueError naming it).
+    """
+    targets = list(train_labels) if targets is None else list(targets)
+    out = {}
+    for t in targets:
+        if t not in train_labels or t not in test_labels:
+            raise ValueError(f"unknown target {t!r}; available: {sorted(train_labels)}")
+        y_tr, y_te = np.asarray(train_labels[t]), np.asarray(test_labels[t])
+        acc = linear_probe(train_feats, y_tr, test_feats, y_te, random_state, **kwargs)
+        out[t] = {"balanced_accuracy": acc, "chance": chance_level(y_te),
+                  "n_classes": int(len(np.unique(y_te)))}
+    return out

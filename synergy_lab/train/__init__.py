@@ -1,0 +1,62 @@
+"""Training: typed configs (:mod:`.config`), one loop for every method (:mod:`.trainer`), atomic
+checkpoints and exact resume (:mod:`.checkpoint`), DDP under torchrun (:mod:`.distributed`).
+
+The package itself is callable: ``synergy_lab.train(config)`` is :func:`synergy_lab.train.trainer.train`
+(``synergy_lab.train`` names both this package and the function the architecture promises, so the module
+object forwards calls to the function). Only :mod:`.config` is imported eagerly; torch is imported on the
+first call or the first access to a torch-backed name.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from .config import (
+    DataConfig,
+    EvalConfig,
+    MethodConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    config_from_dict,
+    dump_config,
+    load_config,
+)
+
+__all__ = [
+    "DataConfig",
+    "EvalConfig",
+    "MethodConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "config_from_dict",
+    "dump_config",
+    "load_config",
+    "train",
+]
+
+_LAZY = {"train": "trainer", "Trainer": "trainer", "TrainResult": "trainer"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _CallablePackage(types.ModuleType):
+    """Module type of this package: calling it calls :func:`.trainer.train`."""
+
+    def __call__(self, config, **kwargs):
+        from .trainer import train
+
+        return train(config, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
