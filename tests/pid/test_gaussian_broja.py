@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from _gaussian_helpers import atoms, half_log2
 from scipy.optimize import minimize
 
 from synergy_lab.pid import decompose_gaussian, gaussian_mutual_information
@@ -16,14 +17,6 @@ from synergy_lab.pid._gaussian_broja import solve_gaussian_broja, union_informat
 from synergy_lab.pid.gaussian import GAUSSIAN_MEASURES
 
 TOL = 1e-9
-
-
-def half_log2(x):
-    return 0.5 * np.log2(x)
-
-
-def atoms(result):
-    return np.array([result.redundancy, result.unique1, result.unique2, result.synergy])
 
 
 def random_cov(rng, size, ridge=0.05):

@@ -6,18 +6,11 @@ Every expected value below is derived by hand from conditional variances of the 
 
 import numpy as np
 import pytest
+from _gaussian_helpers import atoms, half_log2
 
 from synergy_lab.pid.gaussian import GAUSSIAN_MEASURES, decompose_gaussian, gaussian_mutual_information
 
 TOL = 1e-9
-
-
-def half_log2(x):
-    return 0.5 * np.log2(x)
-
-
-def atoms(result):
-    return np.array([result.redundancy, result.unique1, result.unique2, result.synergy])
 
 
 def random_cov(rng, size, ridge=0.05):
