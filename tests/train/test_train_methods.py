@@ -35,3 +35,19 @@ def test_image_pipeline_trains_a_few_steps(method):
     result = train(cfg)
     assert len(result.losses) == 3 and np.isfinite(result.losses).all()
     assert set(result.metrics) == {"label"}  # random labels: only checks that the probe runs
+
+
+def test_build_method_parts_and_errors():
+    import torch
+
+    from synergy_lab.methods import DataSpec, build_method
+    from synergy_lab.train import TrainConfig
+
+    spec = DataSpec(((16,), (16,)), n_classes={"redundancy": 4})
+    model, loss, step, features = build_method(TrainConfig(method={"name": "infmasking"}), spec).parts
+    assert isinstance(model, torch.nn.Module) and type(loss).__name__ == "InfMaskingLoss" and callable(step)
+    assert features([torch.randn(5, 16), torch.randn(5, 16)]).shape == (5, 64)  # fused CLS, E = 64
+    with pytest.raises(ValueError, match="method.target: 'synergy' is not a target"):
+        build_method(TrainConfig(method={"name": "supervised", "target": "synergy"}), spec)
+    with pytest.raises(ValueError, match="model.n_modalities"):
+        build_method(TrainConfig(), DataSpec(((16,),)))
