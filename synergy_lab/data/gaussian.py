@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from ..pid.gaussian import decompose_gaussian
+from ..pid.gaussian import _validate_dims, decompose_gaussian
 from ._dataset import SyntheticDataset, as_generator, ground_truth_row, ground_truth_table
 
 #: Recipes accepted by :func:`gaussian_covariance` and :func:`make_gaussian`.
@@ -31,19 +31,6 @@ def _check_recipe(recipe) -> str:
     if key not in _RECIPE_CHANNELS:
         raise ValueError(f"unknown Gaussian recipe {recipe!r}; valid recipes are {list(RECIPES)}")
     return key
-
-
-def _check_dims(dims, names=("dim1", "dim2", "dim_y")) -> tuple[int, int, int]:
-    try:
-        parts = list(dims)
-    except TypeError:
-        raise ValueError(f"dims must be three positive ints (dim1, dim2, dim_y), got {dims!r}") from None
-    if len(parts) != 3:
-        raise ValueError(f"dims must be three positive ints (dim1, dim2, dim_y), got {dims!r}")
-    for name, d in zip(names, parts, strict=True):
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
-            raise ValueError(f"{name} must be a positive int, got {d!r}")
-    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def _is_finite_real(value) -> bool:
@@ -151,7 +138,7 @@ def gaussian_covariance(recipe: str = "mixed", dims=(1, 1, 1), *, redundancy=Non
 def _recipe_covariance(recipe, dims, knobs: dict, noise, random_state, dim_names):
     """``(recipe key, resolved amplitudes, covariance)`` after validating every argument."""
     key = _check_recipe(recipe)
-    d1, d2, dy = _check_dims(dims, names=dim_names)
+    d1, d2, dy = _validate_dims(dims, labels=dim_names)
     if not _is_finite_real(noise) or noise <= 0:
         raise ValueError(f"noise must be a finite standard deviation > 0, got {noise!r}")
     amps = _check_amplitudes(key, knobs)

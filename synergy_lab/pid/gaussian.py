@@ -145,21 +145,23 @@ def gaussian_mutual_information(cov, idx_a, idx_b) -> float:
     return _mutual_information_bits(_rescale(arr), a, b)
 
 
-def _validate_dims(dims) -> tuple[int, int, int]:
+def _validate_dims(dims, labels=("d1", "d2", "dy")) -> tuple[int, int, int]:
+    """Three positive ints; ``labels`` name them in the error message (the caller's parameter names)."""
+    spelled = ", ".join(labels)
     try:
         parts = list(dims)
     except TypeError:
-        raise ValueError(f"dims must be three positive ints (d1, d2, dy), got {dims!r}") from None
+        raise ValueError(f"dims must be three positive ints ({spelled}), got {dims!r}") from None
     if len(parts) != 3:
-        raise ValueError(f"dims must be three positive ints (d1, d2, dy), got {len(parts)} values: {dims!r}")
+        raise ValueError(f"dims must be three positive ints ({spelled}), got {len(parts)} values: {dims!r}")
     out = []
-    for label, d in zip(("d1", "d2", "dy"), parts, strict=True):
+    for label, d in zip(labels, parts, strict=True):
         try:
             value = operator.index(d)
         except TypeError:
             value = None
         if value is None or isinstance(d, (bool, np.bool_)) or value < 1:
-            raise ValueError(f"dims must be three positive ints (d1, d2, dy), got {label} = {d!r}")
+            raise ValueError(f"dims must be three positive ints ({spelled}), got {label} = {d!r}")
         out.append(int(value))
     return out[0], out[1], out[2]
 
