@@ -214,9 +214,10 @@ GOOD = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 3]], dtype=float)
         (GOOD, 3, "three positive ints"),
     ],
 )
-def test_validation_errors(cov, dims, message):
+@pytest.mark.parametrize("measure", ["mmi", "broja"])
+def test_validation_errors(cov, dims, message, measure):
     with pytest.raises(ValueError, match=message):
-        decompose_gaussian(cov, dims)
+        decompose_gaussian(cov, dims, measure=measure)
 
 
 def test_symmetry_tolerance_accepts_round_off():
