@@ -5,10 +5,9 @@
 # Paper scale (method_spec.md §2, §4): two 3x224x224 image modalities, AlexNet `features` encoders trained
 # from scratch (256x6x6 maps -> 36 tokens per modality), fusion width E=512, 8 heads, 1 block, head
 # 512-512-256 with per-view BatchNorm, T=6 masked views at ratio 0.7, batch 64, AdamW lr 3e-4, wd 1e-4,
-# bfloat16 autocast, batched SimCLR augmentation on the GPU. The inputs are random uint8 images
-# (data.name = "synthetic_images", 10,000 pairs) until the Trifeature data is wired into the trainer: the
-# throughput and memory are those of the real shapes; the losses fall (instance discrimination of noise
-# images) but say nothing about R/U/S.
+# bfloat16 autocast, batched SimCLR augmentation on the GPU. The inputs are bimodal Trifeature pairs
+# (data.name = "trifeature", 10,000 biased training pairs rendered on the GPU, index-based batches); the
+# probes are off (a throughput check; experiments/trifeature/ has the full runs).
 #
 # Usage:
 #   benchmarks/gpu_check.sh                 # both methods, 3 epochs each, on CUDA
@@ -67,7 +66,7 @@ def run(method):
     cfg = TrainConfig(
         method={"name": method, "temperature": 0.1, "lam": 1.0,
                 "weights": [1, 1, 1, 1, 5] if method == "infmasking" else None},
-        data={"name": "synthetic_images", "params": {"resolution": resolution}, "n_train": n_train,
+        data={"name": "trifeature", "params": {"resolution": resolution}, "n_train": n_train,
               "n_probe": 2, "n_val": 2},
         model=model, optim=optim, eval={"enabled": False}, device=device, compile=args.compile,
         progress=False, log_every=1 if args.smoke else 20, seed=0,

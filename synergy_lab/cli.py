@@ -11,7 +11,7 @@ from pathlib import Path
 DEFAULT_QUICKSTART_DIR = Path("results") / "quickstart"
 
 
-def _parse_params(pairs) -> dict:
+def parse_assignments(pairs) -> dict:
     """``["k=3", "pairing=biased"]`` -> ``{"k": 3, "pairing": "biased"}`` (Python literals, else strings)."""
     params = {}
     for pair in pairs or []:
@@ -35,7 +35,7 @@ def cmd_quickstart(args) -> int:
     from .io import atomic_write_csv
 
     t0 = time.perf_counter()
-    params = {"random_state": args.seed, **_parse_params(args.param)}
+    params = {"random_state": args.seed, **parse_assignments(args.param)}
     dataset = make("compositional", **params)
     print(f"compositional dataset: {dataset.n_samples} samples, x1 {dataset.x1.shape[1]}-d, "
           f"x2 {dataset.x2.shape[1]}-d, targets {list(dataset.targets)}")
@@ -55,7 +55,7 @@ def cmd_data(args) -> int:
         for name in available_generators():
             print(f"{name}: {generator_parameters(name)}")
         return 0
-    params = _parse_params(args.param)
+    params = parse_assignments(args.param)
     if args.describe:
         print(_format_truth(describe(args.name, **params)))
         return 0
@@ -72,7 +72,7 @@ def cmd_train(args) -> int:
     if not Path(args.config).is_file():
         raise ValueError(f"config file {args.config!r} not found")
     config = load_config(args.config)
-    updates = _parse_params(args.set)
+    updates = parse_assignments(args.set)
     if args.out is not None:
         updates["out_dir"] = args.out
     if args.device is not None:
@@ -91,7 +91,8 @@ def cmd_train(args) -> int:
           f"(resumed from {result.resumed_from}), "
           f"final loss {final:.4f}, {result.samples_per_s:,.0f} samples/s, {result.wall_s:.1f} s")
     for target, m in result.metrics.items():
-        print(f"  probe {target:<12s} balanced accuracy {m['balanced_accuracy']:.3f} "
+        val = f", validation {m['val_balanced_accuracy']:.3f}" if "val_balanced_accuracy" in m else ""
+        print(f"  probe {target:<12s} balanced accuracy {m['balanced_accuracy']:.3f}{val} "
               f"(chance {m['chance']:.3f})")
     if result.out_dir is not None:
         print(f"wrote {result.out_dir}")

@@ -120,10 +120,10 @@ class NoiseDropAugment:
 class ImageAugment:
     """SimCLR augmentation of uint8 images from the per-rank stream (see :mod:`.train.distributed`)."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, colour_jitter: bool = True, crop_scale=(0.08, 1.0)):
         from .data.augment import SimCLRAugment
 
-        self.augment = SimCLRAugment(size)
+        self.augment = SimCLRAugment(size, scale=crop_scale, colour_jitter=colour_jitter)
 
     def __call__(self, x: Tensor, ctx: StepContext) -> Tensor:
         return self.augment(x, ctx.local_generator)
@@ -218,7 +218,8 @@ def _encoder(config: TrainConfig, shape: tuple[int, ...], pool: str) -> tuple[nn
     channels = shape[0]
     if m.encoder == "alexnet":
         return AlexNetFeatures(channels, grid=m.grid, pool=pool), AlexNetFeatures.out_channels
-    cnn = SmallCNN(channels, width=m.encoder_hidden, out_channels=m.encoder_out, pool=pool)
+    cnn = SmallCNN(channels, width=m.encoder_hidden, out_channels=m.encoder_out, pool=pool,
+                   downsample=m.cnn_downsample)
     if m.grid is not None and pool == "none":
         return nn.Sequential(cnn, nn.AdaptiveAvgPool2d(m.grid)), m.encoder_out
     return cnn, m.encoder_out
@@ -547,5 +548,5 @@ def make_augment(config: TrainConfig, spec: DataSpec) -> Callable:
     if kind == "noise_drop":
         return NoiseDropAugment(config.data.noise_std, config.data.drop_prob)
     if kind == "simclr":
-        return ImageAugment(spec.shapes[0][-1])
+        return ImageAugment(spec.shapes[0][-1], config.data.colour_jitter, config.data.crop_scale)
     return Identity(spec.is_image)

@@ -35,10 +35,20 @@ TWO_MODALITY_METHODS = ("cross", "cross_self", "factorcl")
 #: Encoders for vector data ("none": the tokenizer / head sees the raw vector) and for images.
 VECTOR_ENCODERS = ("mlp", "none")
 IMAGE_ENCODERS = ("alexnet", "small_cnn")
+#: ``synergy_lab.models.encoders.DOWNSAMPLES`` (that module imports torch).
+CNN_DOWNSAMPLES = ("pool", "stride")
 #: Image data sources; every other name is a :mod:`synergy_lab.data` generator (vectors).
-IMAGE_DATASETS = ("synthetic_images",)
-#: Parameters of ``synthetic_images`` (Trifeature-shaped random uint8 images) and their defaults.
-SYNTHETIC_IMAGE_PARAMS = {"resolution": 224, "n_classes": 10}
+IMAGE_DATASETS = ("synthetic_images", "trifeature")
+#: Parameters of the image sources and their defaults: ``synthetic_images`` (Trifeature-shaped random uint8
+#: images) and ``trifeature`` (:func:`synergy_lab.data.trifeature.make_trifeature_images`; ``cache_dir``
+#: None renders in memory every run).
+IMAGE_DATA_PARAMS = {
+    "synthetic_images": {"resolution": 224, "n_classes": 10},
+    "trifeature": {"resolution": 224, "renders_per_train": 3, "renders_per_val": None, "renders_per_test": 1,
+                   "test_fraction": 0.2, "validation_fraction": 0.1, "design": "balanced", "cache_dir": None},
+}
+#: ``synergy_lab.data.trifeature.DESIGNS``, repeated here because that module imports torch.
+TRIFEATURE_DESIGNS = ("balanced", "random")
 #: Generator parameters that DataConfig sets itself.
 RESERVED_DATA_PARAMS = {"n_samples": "data.n_train", "random_state": "data.seed", "pairing": "data.pairing"}
 AUGMENTS = ("auto", "noise_drop", "simclr", "none")
@@ -169,24 +179,36 @@ class DataConfig:
     Attributes
     ----------
     name : str
-        A :mod:`synergy_lab.data` generator (``"compositional"``, ...; vectors) or ``"synthetic_images"``
-        (Trifeature-shaped random uint8 images, ``params``: ``resolution``, ``n_classes``).
+        A :mod:`synergy_lab.data` generator (``"compositional"``, ...; vectors), ``"trifeature"`` (bimodal
+        Trifeature image pairs, spec §4; ``params`` as :data:`IMAGE_DATA_PARAMS`) or ``"synthetic_images"``
+        (Trifeature-shaped random uint8 images with random labels, for throughput checks; ``params``:
+        ``resolution``, ``n_classes``).
     params : dict
         Generator parameters (not ``n_samples``, ``random_state`` or ``pairing``: see the fields below).
     n_train : int
-        Training pairs.
+        Training pairs. Trifeature: drawn without replacement from the allowed pairs of the training split
+        (the paper: 10,000); more than are allowed is an error.
     pairing : {"biased", "unbiased"}
-        Pairing of the *training* pairs (``"biased"`` ties s2 = pi(s1), spec §10); probe pairs are always
-        unbiased. Ignored by generators without a pairing parameter only when ``"unbiased"``.
+        Pairing of the *training* pairs (``"biased"`` ties s2 = pi(s1), spec §10, or keeps only Trifeature
+        pairs whose texture 1 maps to colour 2, spec §4); probe pairs are always unbiased. Ignored by
+        generators without a pairing parameter only when ``"unbiased"``.
     n_probe, n_val : int
         Unbiased pairs to fit the linear probes on, and held-out unbiased pairs to score them on.
+        Trifeature: the probes are fitted on ``n_probe`` pairs of the training split and scored on at most
+        ``n_val`` pairs of each of the validation split (model selection) and the test split (report).
     seed : int, optional
-        Seed of the data generator (default: the run's ``seed``).
+        Seed of the data generator (default: the run's ``seed``; the Trifeature paper protocol uses 42).
     augment : {"auto", "noise_drop", "simclr", "none"}
         ``"auto"``: ``"noise_drop"`` for vectors (Gaussian noise, then random feature dropout, each view and
         modality independently), ``"simclr"`` for images.
     noise_std, drop_prob : float
         Parameters of ``"noise_drop"``: x' = (x + noise_std * N(0, 1)) * (U > drop_prob).
+    colour_jitter : bool
+        ``"simclr"`` only: apply the colour jitter (it perturbs Trifeature's synergy attribute, the colour;
+        off for the ablation).
+    crop_scale : (float, float)
+        ``"simclr"`` only: area range of the random resized crop (the paper's (0.08, 1); small images need
+        larger crops to keep the shape visible).
     """
 
     name: str = "compositional"
@@ -199,6 +221,8 @@ class DataConfig:
     augment: str = "auto"
     noise_std: float = 0.1
     drop_prob: float = 0.1
+    colour_jitter: bool = True
+    crop_scale: tuple[float, float] = (0.08, 1.0)
 
     def __post_init__(self):
         from ..data.registry import available_generators, generator_parameters
@@ -209,7 +233,7 @@ class DataConfig:
         if not isinstance(self.params, Mapping):
             raise TypeError(f"data.params must be a table of generator parameters, got {self.params!r}")
         _set(self, "params", dict(self.params))
-        allowed = SYNTHETIC_IMAGE_PARAMS if self.is_image else generator_parameters(self.name)
+        allowed = IMAGE_DATA_PARAMS[self.name] if self.is_image else generator_parameters(self.name)
         for key in self.params:
             if key in RESERVED_DATA_PARAMS and not self.is_image:
                 raise ValueError(f"data.params.{key}: set {RESERVED_DATA_PARAMS[key]} instead")
@@ -217,8 +241,7 @@ class DataConfig:
                 raise ValueError(f"data.params.{key}: unknown parameter of {self.name!r}; "
                                  f"valid: {sorted(set(allowed) - set(RESERVED_DATA_PARAMS))}")
         if self.is_image:
-            _int("data.params.resolution", self.params.get("resolution", 224), 32)
-            _int("data.params.n_classes", self.params.get("n_classes", 10), 2)
+            self._check_image_params()
         _int("data.n_train", self.n_train, 2)
         _choice("data.pairing", self.pairing, PAIRINGS)
         has_pairing = self.is_image or "pairing" in generator_parameters(self.name)
@@ -230,11 +253,35 @@ class DataConfig:
         _choice("data.augment", self.augment, AUGMENTS)
         _float("data.noise_std", self.noise_std, 0.0)
         _float("data.drop_prob", self.drop_prob, 0.0, 1.0, hi_open=True)
+        _bool("data.colour_jitter", self.colour_jitter)
+        crop = tuple(self.crop_scale) if isinstance(self.crop_scale, (list, tuple)) else None
+        if crop is None or len(crop) != 2:
+            raise ValueError(f"data.crop_scale must be a pair of area fractions, got {self.crop_scale!r}")
+        lo, hi = (_float(f"data.crop_scale[{i}]", v, 0.0, 1.0, lo_open=True) for i, v in enumerate(crop))
+        if lo > hi:
+            raise ValueError(f"data.crop_scale must be increasing, got {self.crop_scale!r}")
+        _set(self, "crop_scale", (lo, hi))
         kind = self.augment
         if kind == "simclr" and not self.is_image:
             raise ValueError("data.augment: 'simclr' needs image data; use 'noise_drop' for vectors")
         if kind == "noise_drop" and self.is_image:
             raise ValueError("data.augment: 'noise_drop' is for vectors; use 'simclr' for images")
+
+    def _check_image_params(self):
+        p = {**IMAGE_DATA_PARAMS[self.name], **self.params}
+        res = _int("data.params.resolution", p["resolution"], 32)
+        if res > 224:
+            raise ValueError(f"data.params.resolution must be <= 224, got {res}")
+        if self.name == "synthetic_images":
+            _int("data.params.n_classes", p["n_classes"], 2)
+            return
+        for key in ("renders_per_train", "renders_per_val", "renders_per_test"):
+            _int(f"data.params.{key}", p[key], 1, optional=True)
+        _float("data.params.test_fraction", p["test_fraction"], 0.0, 1.0, lo_open=True, hi_open=True)
+        _float("data.params.validation_fraction", p["validation_fraction"], 0.0, 1.0, hi_open=True)
+        _choice("data.params.design", p["design"], TRIFEATURE_DESIGNS)
+        if p["cache_dir"] is not None and not isinstance(p["cache_dir"], str):
+            raise TypeError(f"data.params.cache_dir must be a folder path string, got {p['cache_dir']!r}")
 
     @property
     def is_image(self) -> bool:
@@ -265,6 +312,9 @@ class ModelConfig:
         MLP widths and number of linear layers; ``encoder_out`` is the embedding width of the baselines
         and the vector the fusion methods cut into ``n_tokens`` tokens. ``small_cnn`` uses
         ``encoder_hidden`` as its first-stage width and ``encoder_out`` as its output channels.
+    cnn_downsample : {"pool", "stride"}
+        How ``small_cnn`` halves the resolution per stage: max-pooling, or stride-2 convolutions (about 5x
+        cheaper on CPU; the CPU-scale Trifeature configs use it).
     n_tokens : int
         Tokens per vector modality (:class:`~synergy_lab.models.FeatureGroupTokenizer` groups); must divide
         the tokenized width. Image modalities get one token per feature-map cell.
@@ -291,6 +341,7 @@ class ModelConfig:
     encoder_hidden: int = 128
     encoder_layers: int = 2
     encoder_out: int = 64
+    cnn_downsample: str = "pool"
     n_tokens: int = 8
     grid: int | None = None
     fusion_dim: int = 64
@@ -310,6 +361,7 @@ class ModelConfig:
         _int("model.encoder_hidden", self.encoder_hidden, 1)
         _int("model.encoder_layers", self.encoder_layers, 1)
         _int("model.encoder_out", self.encoder_out, 1)
+        _choice("model.cnn_downsample", self.cnn_downsample, CNN_DOWNSAMPLES)
         _int("model.n_tokens", self.n_tokens, 1)
         _int("model.grid", self.grid, 1, optional=True)
         _int("model.fusion_dim", self.fusion_dim, 1)

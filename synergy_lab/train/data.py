@@ -4,9 +4,15 @@
   pairing=data.pairing, random_state=seed)``; the probe pairs are one unbiased draw of ``n_probe + n_val``
   pairs from the *same* seed (hence the same embeddings and the same permutation pi), split into the
   probe-fit and held-out parts.
+* ``trifeature``: the images of :func:`~synergy_lab.data.trifeature.make_trifeature_images` go to the
+  device once as uint8; every pair set (biased or unbiased training pairs, unbiased probe pairs of the
+  train, validation and test splits) is a pair of index vectors into them, so a batch is one gather on the
+  device and 10,000 pairs of 224-px images never exist as 3 GB of copies. The probes are fitted on train
+  pairs, selected on validation pairs and reported on test pairs (spec §4, without the public code's model
+  selection on test).
 * ``synthetic_images``: Trifeature-shaped random uint8 images (two modalities of 3 x R x R, default
-  R = 224) with random labels, generated on the device from the seed: a stand-in for throughput checks
-  until real Trifeature pairs are wired in. Probes on it are meaningless (random labels).
+  R = 224) with random labels, generated on the device from the seed, for throughput checks. Probes on it
+  are meaningless (random labels).
 """
 
 from __future__ import annotations
@@ -17,50 +23,76 @@ import numpy as np
 import torch
 
 from ..methods import DataSpec
-from .config import SYNTHETIC_IMAGE_PARAMS, TrainConfig
+from .config import IMAGE_DATA_PARAMS, TrainConfig
 from .distributed import STREAM_DATA, derive_seed
 
 
 @dataclass
 class PairData:
-    """Modalities ``xs`` (n, ...) and integer ``targets`` (name -> (n,)), all on one device."""
+    """Row-aligned modalities and integer ``targets`` (name -> (n,)), all on one device.
 
-    xs: list[torch.Tensor]
+    ``sources[m]`` holds the rows of modality ``m``; ``rows[m][i]`` is the source row of pair ``i``
+    (``rows=None``: pair ``i`` is row ``i`` of every source). Index-based pairs share one image tensor.
+    """
+
+    sources: list[torch.Tensor]
     targets: dict
+    rows: list[torch.Tensor] | None = None
 
     def __len__(self) -> int:
-        return int(self.xs[0].shape[0])
+        return int((self.rows or self.sources)[0].shape[0])
+
+    def gather(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """The modalities of the pairs ``index``."""
+        if self.rows is None:
+            return [x[index] for x in self.sources]
+        return [x[r[index]] for x, r in zip(self.sources, self.rows, strict=True)]
 
     def batch(self, index: torch.Tensor, target: str | None = None) -> dict:
-        """``{"xs": [...], "y": targets[target] or None}`` for the rows ``index``."""
+        """``{"xs": [...], "y": targets[target] or None}`` for the pairs ``index``."""
         y = self.targets[target][index] if target is not None else None
-        return {"xs": [x[index] for x in self.xs], "y": y}
+        return {"xs": self.gather(index), "y": y}
+
+    @property
+    def shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple(tuple(x.shape[1:]) for x in self.sources)
+
+    def split(self, n_first: int) -> tuple[PairData, PairData]:
+        """The first ``n_first`` pairs and the rest."""
+        halves = []
+        for part in (slice(None, n_first), slice(n_first, None)):
+            targets = {k: v[part] for k, v in self.targets.items()}
+            if self.rows is None:
+                halves.append(PairData([x[part] for x in self.sources], targets))
+            else:
+                halves.append(PairData(self.sources, targets, [r[part] for r in self.rows]))
+        return halves[0], halves[1]
 
 
 @dataclass
 class RunData:
+    """Training pairs, probe-fit pairs and the held-out pair sets (``test`` only for Trifeature)."""
+
     train: PairData
     probe: PairData
-    val: PairData
+    val: PairData | None
     spec: DataSpec
+    test: PairData | None = None
+
+    def held_out(self) -> dict:
+        """``{split: PairData}`` of the non-empty held-out sets, the reported split last."""
+        return {k: v for k, v in (("val", self.val), ("test", self.test)) if v is not None}
 
 
 def _vector_pairs(ds, device) -> PairData:
     xs = [torch.as_tensor(np.asarray(x, dtype=np.float32)).to(device) for x in (ds.x1, ds.x2)]
     for i, x in enumerate(xs, start=1):
         if x.ndim != 2:
-            raise ValueError(f"data.name: modality {i} of {ds.name!r} has shape {tuple(x.shape)}; "
-                             f"the trainer "
-                             f"needs (n, dim) vectors")
+            raise ValueError(f"data.name: modality {i} of {ds.name!r} has shape {tuple(x.shape)}; the "
+                             f"trainer needs (n, dim) vectors")
     targets = {k: torch.as_tensor(np.asarray(v)).long().to(device) for k, v in ds.targets.items()
                if np.asarray(v).ndim == 1 and np.issubdtype(np.asarray(v).dtype, np.integer)}
     return PairData(xs, targets)
-
-
-def _split(data: PairData, n_first: int) -> tuple[PairData, PairData]:
-    first = PairData([x[:n_first] for x in data.xs], {k: v[:n_first] for k, v in data.targets.items()})
-    rest = PairData([x[n_first:] for x in data.xs], {k: v[n_first:] for k, v in data.targets.items()})
-    return first, rest
 
 
 def _synthetic_images(n: int, resolution: int, n_classes: int, seed: int, device) -> PairData:
@@ -71,12 +103,40 @@ def _synthetic_images(n: int, resolution: int, n_classes: int, seed: int, device
     return PairData(xs, targets)
 
 
+def _trifeature(config: TrainConfig, seed: int, device) -> RunData:
+    from ..data.trifeature import PROBE_TASKS, make_bimodal_pairs, make_trifeature_images
+
+    d = config.data
+    p = {**IMAGE_DATA_PARAMS["trifeature"], **d.params}
+    data = make_trifeature_images(seed=seed, **p, device=device)
+    images = torch.from_numpy(data.images).to(device)
+
+    def pairs(split, biased, max_pairs, stream):
+        rng = np.random.default_rng(derive_seed(seed, STREAM_DATA, stream))
+        made = make_bimodal_pairs(data, split, biased=biased, max_pairs=max_pairs, random_state=rng)
+        targets = {k: torch.from_numpy(v).to(device) for k, v in made.labels.items()}
+        rows = [torch.from_numpy(r).to(device) for r in (made.idx1, made.idx2)]
+        return PairData([images, images], targets, rows), made.n_allowed
+
+    train, allowed = pairs("train", d.pairing == "biased", d.n_train, 0)
+    if len(train) < d.n_train:
+        raise ValueError(f"data.n_train: the {d.pairing} training split of this Trifeature layout allows "
+                         f"only {allowed} pairs, fewer than data.n_train = {d.n_train}")
+    probe = pairs("train", False, d.n_probe, 1)[0]
+    val = pairs("val", False, d.n_val, 2)[0] if data.indices("val").size else None
+    test = pairs("test", False, d.n_val, 3)[0]
+    spec = DataSpec(shapes=train.shapes, is_image=True, n_classes=dict(PROBE_TASKS))
+    return RunData(train, probe, val, spec, test)
+
+
 def build_run_data(config: TrainConfig, device: torch.device) -> RunData:
     """Training pairs and the unbiased probe pairs of a config, on ``device``."""
     d = config.data
     seed = config.seed if d.seed is None else d.seed
-    if d.is_image:
-        params = {**SYNTHETIC_IMAGE_PARAMS, **d.params}
+    if d.name == "trifeature":
+        return _trifeature(config, seed, device)
+    if d.name == "synthetic_images":
+        params = {**IMAGE_DATA_PARAMS["synthetic_images"], **d.params}
         res, n_classes = params["resolution"], params["n_classes"]
         train = _synthetic_images(d.n_train, res, n_classes, derive_seed(seed, STREAM_DATA, 0), device)
         probe = _synthetic_images(d.n_probe, res, n_classes, derive_seed(seed, STREAM_DATA, 1), device)
@@ -92,9 +152,8 @@ def build_run_data(config: TrainConfig, device: torch.device) -> RunData:
         extra = {"pairing": "unbiased"} if extra else {}
         n_both = d.n_probe + d.n_val
         both = _vector_pairs(make(d.name, n_samples=n_both, random_state=seed, **extra, **d.params), device)
-        probe, val = _split(both, d.n_probe)
+        probe, val = both.split(d.n_probe)
         classes = {k: int(max(int(v.max()) for v in (train.targets[k], both.targets[k]) if v.numel())) + 1
                    for k in train.targets}
-    shapes = tuple(tuple(x.shape[1:]) for x in train.xs)
-    spec = DataSpec(shapes=shapes, is_image=d.is_image, n_classes=classes)
+    spec = DataSpec(shapes=train.shapes, is_image=d.is_image, n_classes=classes)
     return RunData(train, probe, val, spec)

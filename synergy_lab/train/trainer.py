@@ -352,22 +352,30 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- evaluation
     def evaluate(self) -> dict:
-        """Linear probes of the trained features on the held-out unbiased pairs (see :mod:`..evaluate`)."""
+        """Linear probes of the trained features (see :mod:`..evaluate`): fitted on the probe pairs, scored
+        on every held-out set; ``balanced_accuracy`` is the reported set's (test for Trifeature, else the
+        held-out draw), and the validation score of Trifeature is ``val_balanced_accuracy``."""
         from ..evaluate.features import extract_features
         from ..evaluate.probes import probe_targets
 
         cfg, data = self.config, self.data
         bs = cfg.eval.batch_size
-        f_probe = extract_features(self.system, data.probe.xs, bs, self.device)
-        f_val = extract_features(self.system, data.val.xs, bs, self.device)
+
+        def features_and_labels(pairs):
+            feats = extract_features(self.system, pairs, bs, self.device)
+            return feats, {k: v.cpu().numpy() for k, v in pairs.targets.items()}
+
+        f_probe, labels = features_and_labels(data.probe)
+        held_out = {name: features_and_labels(pairs) for name, pairs in data.held_out().items()}
+        report = list(held_out)[-1]
+        f_report, report_labels = held_out.pop(report)
         available = list(data.probe.targets)
         targets = available if cfg.eval.targets is None else list(cfg.eval.targets)
         unknown = [t for t in targets if t not in available]
         if unknown:
             raise ValueError(f"eval.targets: unknown target {unknown[0]!r}; valid: {available}")
-        labels = {k: v.cpu().numpy() for k, v in data.probe.targets.items()}
-        val_labels = {k: v.cpu().numpy() for k, v in data.val.targets.items()}
-        return probe_targets(f_probe, labels, f_val, val_labels, targets, random_state=cfg.seed, C=cfg.eval.C,
+        return probe_targets(f_probe, labels, f_report, report_labels, targets, random_state=cfg.seed,
+                             more_tests=held_out if report == "test" else None, C=cfg.eval.C,
                              max_iter=cfg.eval.max_iter)
 
     def _write_outputs(self, result: TrainResult) -> None:

@@ -70,3 +70,42 @@ def test_extract_features_batches_in_eval_mode_and_restores_train_mode():
     np.testing.assert_array_equal(plain, np.full((4, 2), 2.0, np.float32))
     with pytest.raises(ValueError, match="row-aligned"):
         extract_features(model, [x1, x2[:5]])
+
+
+def test_probe_targets_scores_further_splits_with_the_same_probe():
+    x, y = _blobs(400, 3, 5, sep=8.0, seed=3)
+    labels = lambda part: {"a": y[part]}  # noqa: E731
+    res = probe_targets(x[:200], labels(slice(0, 200)), x[200:300], labels(slice(200, 300)),
+                        more_tests={"val": (x[300:], labels(slice(300, None)))})
+    alone = linear_probe(x[:200], y[:200], x[300:], y[300:])
+    assert res["a"]["val_balanced_accuracy"] == pytest.approx(alone)
+    first = linear_probe(x[:200], y[:200], x[200:300], y[200:300])
+    assert res["a"]["balanced_accuracy"] == pytest.approx(first)
+    with pytest.raises(ValueError, match="unknown target 'a'"):
+        probe_targets(x[:200], labels(slice(0, 200)), x[200:], labels(slice(200, None)),
+                      more_tests={"val": (x[300:], {"b": y[300:]})})
+    with pytest.raises(ValueError, match="train and val features differ in width"):
+        probe_targets(x[:200], labels(slice(0, 200)), x[200:], labels(slice(200, None)),
+                      more_tests={"val": (x[300:, :2], labels(slice(300, None)))})
+
+
+def test_extract_features_gathers_pair_sets_batch_by_batch():
+    class Pairs:
+        """Index-based pairs: rows of one shared source tensor."""
+
+        def __init__(self):
+            self.source, self.rows = torch.randn(6, 2), torch.tensor([5, 0, 3, 3, 1, 2, 4])
+            self.calls = []
+
+        def __len__(self):
+            return len(self.rows)
+
+        def gather(self, index):
+            self.calls.append(index)
+            return [self.source[self.rows[index]], self.source[self.rows[index]] * 2]
+
+    pairs = Pairs()
+    feats = extract_features(lambda xs: torch.cat(xs, 1), pairs, batch_size=3)
+    expected = torch.cat([pairs.source[pairs.rows], 2 * pairs.source[pairs.rows]], 1).numpy()
+    np.testing.assert_allclose(feats, expected)
+    assert len(pairs.calls) == 3  # 7 pairs in batches of 3

@@ -84,3 +84,16 @@ def test_build_encoder_and_invalid_args():
         SmallCNN(pool="max")
     with pytest.raises(ValueError):
         AlexNetFeatures(grid=0)
+
+
+@pytest.mark.parametrize("size", [32, 48, 64])
+def test_small_cnn_strided_matches_pooled_shapes(size):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, size, size)
+    pooled = SmallCNN(width=8, out_channels=16)
+    strided = SmallCNN(width=8, out_channels=16, downsample="stride")
+    assert strided(x).shape == pooled(x).shape == (2, 16, size // 8, size // 8)
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in strided.modules())
+    assert sum(p.numel() for p in strided.parameters()) == sum(p.numel() for p in pooled.parameters())
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        SmallCNN(downsample="avg")

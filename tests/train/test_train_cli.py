@@ -7,6 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from synergy_lab.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,10 +42,29 @@ def test_cli_reports_config_errors(tmp_path, capsys):
 def test_shipped_configs_are_valid():
     from synergy_lab.train import load_config
 
-    paths = sorted((ROOT / "experiments" / "configs").glob("*.toml"))
-    assert len(paths) >= 3
+    paths = sorted((ROOT / "experiments").rglob("*.toml"))
+    assert len(paths) >= 7
     for path in paths:
         load_config(path)
+
+
+@pytest.fixture(scope="module")
+def render_cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("trifeature_cache"))
+
+
+@pytest.mark.parametrize("name", ["paper_infmasking", "paper_comm"])
+def test_paper_scale_trifeature_config_takes_a_step_on_cpu(name, render_cache):
+    """The GPU config, unchanged but for its length and size: 224-px renders, AlexNet, E = 512, T = 6."""
+    from synergy_lab.train import load_config, train
+
+    cfg = load_config(ROOT / "experiments" / "trifeature" / f"{name}.toml").override({
+        "data.n_train": 4, "optim.batch_size": 2, "optim.steps": 1, "optim.epochs": None,
+        "data.params.cache_dir": render_cache, "eval.enabled": False, "out_dir": None, "checkpoint_every": 0,
+        "device": "cpu", "progress": False})
+    assert (cfg.data.params["resolution"], cfg.model.encoder, cfg.model.fusion_dim) == (224, "alexnet", 512)
+    result = train(cfg)
+    assert len(result.losses) == 1 and np.isfinite(result.losses).all()
 
 
 def test_gpu_check_smoke_runs_on_cpu():
