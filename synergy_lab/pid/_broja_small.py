@@ -6,10 +6,11 @@ module runs the same cell-level primal-dual method on flat arrays of the active 
 * The active entries (x1, x2, y) are listed once, sorted by cell, with index arrays into their cell, their
   free (x1,y) row and their free (x2,y) row (the pinned beta of each y, and nothing else, maps to a dummy
   slot ``M`` whose multiplier stays 0). The multipliers are one vector ``nu`` = (alpha rows, beta rows, 0).
-* Marginal sums and cell sums are products with dense 0/1 incidence matrices (one BLAS call each).
+* Cell sums are np.add.reduceat over the sorted entries, marginal sums one np.bincount.
 * The Newton system is reduced to the dense normal equations ``A H^-1 A' dnu = -A H^-1 rhs`` over all free
-  marginal constraints at once (size M = free (x1,y) rows + free (x2,y) rows), formed by one matrix product
-  of the cell-coupling part plus scattered diagonal blocks, Jacobi scaled, and factorised by one Cholesky.
+  marginal constraints at once (size M = free (x1,y) rows + free (x2,y) rows): the cell-coupling part by one
+  BLAS syrk into a Fortran-order lower triangle, the diagonal blocks scattered into it, Jacobi scaled, and
+  factorised in place by one Cholesky.
   The right-hand side is affine in the centring target, so the predictor and the corrector come from one
   two-column solve.
 
@@ -21,6 +22,7 @@ its best (q, gap, iterations) and leaves anything it cannot certify to the gener
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import blas as _blas
 from scipy.linalg import lapack as _lapack
 
 #: Largest number of free marginal constraints for which the dense normal equations are used.
@@ -37,7 +39,7 @@ CERTIFY_AFTER = 30
 
 
 class _Flat:
-    """Index structure of the active entries of a broja._Problem."""
+    """Index structure of the active entries of a broja._Problem, and the linear algebra on them."""
 
     def __init__(self, prob):
         act = prob.active
@@ -47,7 +49,7 @@ class _Flat:
         has = act.any(axis=2)
         cell_of = np.cumsum(has.ravel()) - 1
         cid = cell_of[i1 * n2 + i2]
-        ncell = int(has.sum())
+        ncell = int(cell_of[-1]) + 1
         row_a = prob.row_a.ravel()
         free_b = prob.free_b.ravel()
         na, nb = int(row_a.sum()), int(free_b.sum())
@@ -58,34 +60,32 @@ class _Flat:
         bmap[free_b] = na + np.arange(nb)
         ra = amap[i1 * ny + iy]
         rb = bmap[i2 * ny + iy]
-        cols = np.arange(e)
-        inc = np.zeros((m + 1, e))
-        inc[ra, cols] = 1.0
-        inc[rb, cols] = 1.0
-        cell_inc = np.zeros((ncell, e))
-        cell_inc[cid, cols] = 1.0
         self.e, self.m, self.ncell, self.na, self.nb = e, m, ncell, na, nb
         self.i1, self.i2, self.iy = i1, i2, iy
         self.cid, self.ra, self.rb = cid, ra, rb
-        self.inc = inc[:m]  # (M, E): marginal sums of the free constraints
-        self.cell_inc = cell_inc  # (ncell, E)
-        self.starts = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
+        # Sums over cells and over marginal rows as reduceat / bincount (a dense 0/1 incidence product costs
+        # several times more at these sizes). Each entry lies in one (x1,y) row and one (x2,y) row.
+        self.starts = np.concatenate([[0], np.flatnonzero(cid[1:] != cid[:-1]) + 1])
+        self.rab = np.concatenate([ra, rb])
+        self.twice = np.concatenate([np.arange(e), np.arange(e)])
         self.cell_pos = np.flatnonzero(has.ravel())
         self.row_a_idx = np.flatnonzero(row_a)
         self.free_b_idx = np.flatnonzero(free_b)
-        self.target = np.concatenate([prob.a.ravel()[row_a], prob.b.ravel()[free_b], [0.0]])
+        self.target = np.concatenate([prob.a.ravel()[row_a], prob.b.ravel()[free_b]])
         self.mass1 = prob.a.sum(axis=1)
         self.mass2 = prob.b.sum(axis=1)
         self.n1, self.n2, self.ny = n1, n2, ny
-        # Flat positions in an (M+1) x (M+1) matrix: the diagonal, and the (x1,y)-(x2,y) couplings.
-        dummy = rb == m
-        self.pos_ab = np.where(dummy, m * m, ra * m + rb)
-        self.pos_ba = np.where(dummy, m * m, rb * m + ra)
-        self.m_cells = (m + 1) * ncell
-        self.didx = np.arange(m)
-        self.pos_u_a = ra * ncell + cid  # (M+1, ncell) cell-coupling matrix U
+        # The normal matrix is written into the lower triangle of a Fortran-order array: entry (rb, ra) of
+        # each active entry (rb > ra), flat position ra * m + rb. Entries of a pinned beta (rb == m) go to
+        # an upper-triangle slot that LAPACK never reads.
+        self.pos_lo = np.where(rb == m, (m - 1) * m, ra * m + rb)
+        self.pos_u_a = ra * ncell + cid  # (M+1, ncell) cell-coupling matrix U, row M a dummy
         self.pos_u_b = rb * ncell + cid
+        self.u_buf = np.zeros((m + 1) * ncell)  # only the positions above are ever written
+        self.scale_buf = np.zeros(m + 1)  # the dummy constraint's scale stays 0
+        self.nu_buf = np.zeros((m + 1, 2))
         self.floor = prob.residual_floor
+        self.flat = (i1 * n2 + i2) * ny + iy
         self.ia = i1 * ny + iy
         self.ib = i2 * ny + iy
         self.a, self.b = prob.a, prob.b
@@ -93,10 +93,17 @@ class _Flat:
         self.log_a = np.log(np.where(prob.row_a, prob.a, 1.0))
         self.log_b = np.log(np.where(prob.row_b, prob.b, 1.0))
 
+    def cell_sums(self, v):
+        return np.add.reduceat(v, self.starts)
+
+    def marginals(self, v):
+        """A v: sums of v over each free (x1,y) and (x2,y) row."""
+        return np.bincount(self.rab, v[self.twice], minlength=self.m + 1)[: self.m]
+
     def dense(self, v, shape_last):
-        out = np.zeros((self.n1, self.n2, shape_last))
-        out[self.i1, self.i2, self.iy] = v
-        return out
+        out = np.zeros(self.n1 * self.n2 * shape_last)
+        out[self.flat] = v
+        return out.reshape(self.n1, self.n2, shape_last)
 
     def multipliers(self, nu):
         alpha = np.zeros(self.n1 * self.ny)
@@ -105,32 +112,47 @@ class _Flat:
         beta[self.free_b_idx] = nu[self.na : self.m]
         return alpha.reshape(self.n1, self.ny), beta.reshape(self.n2, self.ny)
 
-    def normal_matrix(self, d, diag, qc=None):
-        """Jacobi-scaled A diag(d) A' (+ U U' for the cell couplings ``qc``), as (matrix, scale).
+    def factor(self, d, diag, qc=None):
+        """Cholesky factor of the Jacobi-scaled A diag(d) A' (+ U U' for the cell couplings ``qc``).
 
-        ``diag``: the matrix's diagonal (``A d``, plus ``A qc**2`` with couplings), so the scaling is applied
-        while the entries are scattered. The pinned constraints' entries land in a dummy last slot.
+        ``diag``: the matrix's diagonal (``A d``, plus ``A qc**2`` with couplings), so the scaled diagonal
+        is 1. Returns (factor, scale); a growing ridge if round-off broke definiteness.
         """
         m = self.m
-        scale = np.append(1.0 / np.sqrt(diag), 0.0)
+        scale = self.scale_buf
+        np.divide(1.0, np.sqrt(diag), out=scale[:m])
         sa, sb = scale[self.ra], scale[self.rb]
-        buf = np.zeros(m * m + 1)
         v = d * sa * sb
-        buf[self.pos_ab] = v  # each (row, column) pair occurs once
-        buf[self.pos_ba] = v
-        mat = buf[:-1].reshape(m, m)
         if qc is not None:
-            u = np.zeros(self.m_cells)
+            u = self.u_buf
             u[self.pos_u_a] = qc * sa
             u[self.pos_u_b] = qc * sb
-            u = u[: m * self.ncell].reshape(m, self.ncell)
-            mat += u @ u.T
-        mat.flat[:: m + 1] = 1.0
-        return mat, scale[:m]
+            u_t = u[: m * self.ncell].reshape(m, self.ncell).T
+        for k in range(4):
+            if qc is not None:
+                mat = _blas.dsyrk(1.0, u_t, trans=1, lower=1)  # U U', Fortran order, lower triangle
+            else:
+                mat = np.zeros((m, m), order="F")
+            flat = mat.ravel(order="F")  # a view
+            flat[self.pos_lo] += v  # each (rb, ra) pair occurs once
+            flat[:: m + 1] = 1.0 + (10.0 ** (-16 + 2 * k) if k else 0.0)
+            chol, info = _lapack.dpotrf(mat, lower=1, clean=0, overwrite_a=1)
+            if info == 0:
+                return chol, scale[:m]
+            if info < 0:
+                raise ValueError(f"dpotrf argument {-info}")
+        raise np.linalg.LinAlgError("normal equations are not positive definite even with a ridge")
+
+    def solve(self, chol, scale, rhs):
+        """Multipliers (with the dummy's 0 appended) from a factor() result and A-space right-hand sides."""
+        x, info = _lapack.dpotrs(chol, scale[:, None] * rhs, lower=1)
+        out = self.nu_buf[:, : rhs.shape[1]]
+        np.multiply(scale[:, None], x, out=out[: self.m])
+        return out
 
     def cheap_bound(self, nu):
         """Certified lower bound from multipliers nu, made feasible by shifting rows of alpha or of beta."""
-        return self._shifted(nu[self.ra] + nu[self.rb], float(nu @ self.target))
+        return self._shifted(nu[self.ra] + nu[self.rb], float(nu[: self.m] @ self.target))
 
     def dense_bound(self, alpha, beta):
         """cheap_bound for dense multipliers alpha (n1, ny), beta (n2, ny) (zero on empty rows)."""
@@ -139,7 +161,7 @@ class _Flat:
 
     def _shifted(self, z, base):
         zmax = np.maximum.reduceat(z, self.starts)
-        lse = zmax + np.log(self.cell_inc @ np.exp(z - zmax[self.cid]))
+        lse = zmax + np.log(self.cell_sums(np.exp(z - zmax[self.cid])))
         full = np.full(self.n1 * self.n2, -np.inf)
         full[self.cell_pos] = lse
         full = full.reshape(self.n1, self.n2)
@@ -170,35 +192,25 @@ class _Flat:
         return self.dense_bound(alpha, beta)
 
 
-def _cholesky(mat, attempts=4):
-    """Cholesky factor (lower, Fortran order) of the symmetric unit-diagonal ``mat``; a growing ridge if
-    round-off broke definiteness."""
-    work = mat.T  # Fortran view of the symmetric matrix
-    for k in range(attempts):
-        chol, info = _lapack.dpotrf(work, lower=1, clean=0, overwrite_a=0)
-        if info == 0:
-            return chol
-        if info < 0:
-            raise ValueError(f"dpotrf argument {-info}")
-        work = mat.T.copy(order="F")
-        work.flat[:: mat.shape[0] + 1] = 1.0 + 10.0 ** (-14 + 2 * k)
-    raise np.linalg.LinAlgError("normal equations are not positive definite even with a ridge")
-
-
 def _restore(fl, q, rounds=8):
-    """Project q onto the free marginals (multiplicatively); return (q, largest marginal residual)."""
+    """Project q onto the free marginals (multiplicatively); return (q, largest marginal residual).
+
+    The factor of the first round is reused while the residual keeps falling fast: the later rounds only
+    correct round-off-sized residuals, for which the matrix has hardly changed.
+    """
+    chol, last = None, np.inf
     for _ in range(rounds):
-        sums = fl.inc @ q
-        res = fl.target[:-1] - sums
+        sums = fl.marginals(q)
+        res = fl.target - sums
         err = float(np.max(np.abs(res)))
         if err <= fl.floor:
             return q, err
-        mat, scale = fl.normal_matrix(q, sums)
-        chol = _cholesky(mat)
-        x, info = _lapack.dpotrs(chol, scale * res, lower=1)
-        nu = np.append(scale * x, 0.0)
+        if chol is None or err > 1e-3 * last:
+            chol, scale = fl.factor(q, sums)
+        last = err
+        nu = fl.solve(chol, scale, res[:, None])[:, 0]
         q = q * np.exp(np.minimum(nu[fl.ra] + nu[fl.rb], 50.0))
-    res = fl.target[:-1] - fl.inc @ q
+    res = fl.target - fl.marginals(q)
     return q, float(np.max(np.abs(res)))
 
 
@@ -212,13 +224,12 @@ def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_
     """
     fl = _Flat(prob)
     cid, ra, rb = fl.cid, fl.ra, fl.rb
-    inc, cell_inc = fl.inc, fl.cell_inc
-    ncell, m = fl.ncell, fl.m
+    ncell = fl.ncell
     a_e = prob.a[fl.i1, fl.iy]
     b_e = prob.b[fl.i2, fl.iy]
     p_y = prob.p_y[fl.iy]
     q = a_e * b_e / p_y
-    cells = cell_inc @ q
+    cells = fl.cell_sums(q)
     shift = -np.log(cells.max()) - _CELL_START_MARGIN
     alpha = np.where(prob.row_a, np.log(np.where(prob.row_a, prob.a, 1.0)) + shift, 0.0)
     p_y_full = np.where(prob.p_y > 0, prob.p_y, 1.0)
@@ -231,10 +242,10 @@ def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_
     s = np.maximum(-np.log(cells) - shift, 1e-3)
     best_gap, best_q, stall = np.inf, q, 0
     it = 0
-    two = np.empty((fl.e, 2))
+    rn = np.empty((fl.m, 2))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for it in range(1, max_iter + 1):
-            cells = cell_inc @ q
+            cells = fl.cell_sums(q)
             phi = np.expm1(s)
             comp = cells * phi
             mu = float(comp.sum()) / ncell
@@ -244,7 +255,7 @@ def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_
                     q, err = _restore(fl, q)
                 except (np.linalg.LinAlgError, ValueError):
                     break
-                cells = cell_inc @ q
+                cells = fl.cell_sums(q)
                 lq = np.log(q / cells[cid])
                 fval = float(q @ lq)
                 feasible = err <= 4.0 * fl.floor
@@ -268,52 +279,52 @@ def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_
                 res = None
             else:
                 lq = np.log(q / cells[cid])
-                res = fl.target[:-1] - inc @ q  # the Newton step also removes the marginal residual
+                res = fl.target - fl.marginals(q)  # the Newton step also removes the marginal residual
             # Normal equations: H^-1 = diag(q) + q q' / comp per cell.
-            qc = q / np.sqrt(comp)[cid]
+            inv_comp = 1.0 / comp
+            qc2 = q * q * inv_comp[cid]
             try:
-                mat, scale = fl.normal_matrix(q, inc @ (q + qc * qc), qc)
-                chol = _cholesky(mat)
+                chol, scale = fl.factor(q, fl.marginals(q + qc2), np.sqrt(qc2))
             except (np.linalg.LinAlgError, ValueError):
                 break
             exp_neg_s = np.exp(-s)
-            # rhs(target) = rhs0 + target * rhs1
-            two[:, 0] = nu[ra] + nu[rb] + s[cid] - lq - (phi * exp_neg_s)[cid]
+            # The right-hand side is affine in the centring target t: rhs0 + t * rhs1, rhs1 = e^-s / q(x1,x2)
+            # per cell, on which H^-1 gives q / comp.
+            two = np.empty((fl.e, 2))
+            two[:, 0] = nu[ra] + nu[rb] + (s - phi * exp_neg_s)[cid] - lq
             two[:, 1] = (exp_neg_s / cells)[cid]
-            dv = q[:, None] * two
-            hv = dv + q[:, None] * ((cell_inc @ dv) / comp[:, None])[cid]
-            rn = -(inc @ hv)
+            qv = q * two[:, 0]
+            rn[:, 0] = fl.marginals(qv + q * (fl.cell_sums(qv) * inv_comp)[cid])
+            rn[:, 1] = fl.marginals(q * inv_comp[cid])
             if res is not None:
-                rn[:, 0] += res
-            x, info = _lapack.dpotrs(chol, scale[:, None] * rn, lower=1)
-            dnu = np.zeros((m + 1, 2))
-            dnu[:m] = scale[:, None] * x
-            w = two + dnu[ra] + dnu[rb]
-            dv = q[:, None] * w
-            dq = dv + q[:, None] * ((cell_inc @ dv) / comp[:, None])[cid]  # (E, 2)
-            dqc = cell_inc @ dq  # (ncell, 2)
+                rn[:, 0] -= res
+            dnu = -fl.solve(chol, scale, rn)
+            two += dnu[ra]
+            two += dnu[rb]
+            dv = q[:, None] * two
+            cs = fl.cell_sums(dv)
+            dq = dv + q[:, None] * (cs * inv_comp[:, None])[cid]  # (E, 2)
+            dqc = cs * (1.0 + 1.0 / phi)[:, None]  # cell sums of dq
             scl = exp_neg_s / cells
             # affine (target 0)
             ds0 = (-comp - phi * dqc[:, 0]) * scl
             step_aff = _max_step(s, ds0)
-            comp_aff = (cell_inc @ np.maximum(q + dq[:, 0], _CELL_SHRINK * q)) * np.expm1(s + step_aff * ds0)
+            comp_aff = fl.cell_sums(np.maximum(q + dq[:, 0], _CELL_SHRINK * q)) * np.expm1(s + step_aff * ds0)
             mu_aff = float(comp_aff.sum()) / ncell
             sigma = min(1.0, (mu_aff / mu) ** 3) if mu > 0 else 0.0
             t = sigma * mu
             dqt = dq[:, 0] + t * dq[:, 1]
             ds = (t - comp - phi * (dqc[:, 0] + t * dqc[:, 1])) * scl
-            dnut = dnu[:, 0] + t * dnu[:, 1]
-            if not (np.all(np.isfinite(dqt)) and np.all(np.isfinite(ds))):
+            if not np.isfinite(float(dqt.sum()) + float(ds.sum())):
                 break
             step_d = _STEP_TO_BOUNDARY * _max_step(s, ds)
             q = np.maximum(q + dqt, _CELL_SHRINK * q)
             s = s + step_d * ds
-            nu = nu + step_d * dnut
+            nu = nu + step_d * (dnu[:, 0] + t * dnu[:, 1])
     return fl.dense(best_q, fl.ny), best_gap, it
 
 
 def _max_step(x, dx):
-    neg = dx < 0
-    if not neg.any():
-        return 1.0
-    return min(1.0, float(np.min(-x[neg] / dx[neg])))
+    """Largest step in [0, 1] keeping the positive x positive: 1 / the fastest relative shrink rate."""
+    rate = float(np.max(-dx / x))
+    return 1.0 if rate <= 1.0 else 1.0 / rate

@@ -23,11 +23,13 @@ solved here by a primal-dual interior-point method written for its structure:
   by shifting alpha(x1,.) by the largest violation of its row, so every iterate yields a certified lower
   bound; the solver stops when primal value minus that bound (the reported ``gap``) is below ``tol``.
 
+* Iterates are projected onto the marginals and certified only near convergence (complementarity below
+  _broja_small.CERTIFY_FROM tol), the Newton steps carrying the marginal residual before; if that cannot
+  certify ``tol``, the method is rerun projecting and certifying every iterate.
 * Small problems (at most _broja_small.MAX_CONSTRAINTS free marginal constraints, e.g. 8x8x8) run the same
   cell-level method on flat arrays of the active entries with dense normal equations (_broja_small), where
-  the general code would spend its time in numpy call overhead; the iterates are projected and certified
-  only near convergence, the Newton steps carrying the marginal residual before. If that cannot certify
-  ``tol``, it is retried projecting every iterate, and then the general methods below take over.
+  the general code would spend its time in numpy call overhead; if neither of its runs certifies ``tol``,
+  the general methods below take over.
 
 Cells that must be zero (p(x1,y) = 0 or p(x2,y) = 0) are removed before solving, so zero-probability
 cells and degenerate marginals need no special care.
@@ -44,6 +46,7 @@ from scipy.linalg import lapack as _lapack
 
 from . import _broja_small
 from ._base import DiscreteMeasure, register
+from ._broja_linalg import scaled_inverse, scaled_schur, waterfill_level
 from ._tables import LN2
 
 #: Default certified-gap tolerance in bits. Tighter than the 1e-7 bit the API promises, so that atoms
@@ -119,45 +122,52 @@ class _Problem:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.active, np.log(np.where(self.active, q, 1.0) / np.where(s > 0, s, 1.0)), 0.0)
 
-    def dual_bound(self, alpha, beta, q=None, thorough=False):
+    def dual_bound(self, alpha, beta, q=None, thorough=False, enough=np.inf):
         """Certified lower bound on min F from any multipliers (alpha (n1,ny), beta (n2,ny)).
 
         Multipliers are made feasible by shifting each alpha row (or each beta row) by its largest
         constraint violation. On tables spanning many orders of magnitude, a multiplier of a nearly empty
         marginal entry can be far off and would force a large shift on a heavy row; capping such entries
         first costs almost nothing (their mass is tiny), so the capped variants are tried too. Every
-        candidate is a valid bound; the best is returned.
+        candidate is a valid bound; the best is returned, or the first that reaches ``enough``.
         """
         alpha = np.where(self.row_a, alpha, 0.0)
         beta = np.where(self.row_b, beta, 0.0)
         if not thorough:
             return self._shifted_bound(alpha, beta)
-        candidates = [(alpha, beta)]
-        if q is not None:
-            # Best responses through the primal: at the optimum q = q(x1,x2) e^alpha e^beta, so given beta
-            # and the cell masses, alpha(x1,y) = log p(x1,y) - log sum_x2 q(x1,x2) e^beta(x2,y)
-            # (and vice versa).
-            # Alternating them is Sinkhorn scaling of the cell masses, whose fixed point is the optimal dual
-            # when the cell masses are optimal.
-            cells = q.sum(axis=2)
-            for _ in range(SINKHORN_ROUNDS):
-                alpha = self._best_response(self.a, self.row_a, cells, beta)
-                beta = self._best_response(self.b, self.row_b, cells.T, alpha)
-            candidates.append((alpha, beta))
-        best = -np.inf
-        for alpha, beta in candidates:
-            best = max(best, self._shifted_bound(alpha, beta))
-            best = max(best, self._shifted_bound(self._waterfill(alpha, beta, self.a, axis=1), beta))
-            best = max(best, self._shifted_bound(alpha, self._waterfill(beta, alpha, self.b, axis=0)))
+        best = self._best_variant(alpha, beta, enough)
+        if best >= enough or q is None:
+            return best
+        # Best responses through the primal: at the optimum q = q(x1,x2) e^alpha e^beta, so given beta
+        # and the cell masses, alpha(x1,y) = log p(x1,y) - log sum_x2 q(x1,x2) e^beta(x2,y)
+        # (and vice versa). Alternating them is Sinkhorn scaling of the cell masses, whose fixed point is
+        # the optimal dual when the cell masses are optimal. Costlier, and on typical tables weaker than the
+        # Newton multipliers; it rescues tables whose Newton multipliers are far off.
+        cells = q.sum(axis=2)
+        for _ in range(SINKHORN_ROUNDS):
+            alpha = self._best_response(self.a, self.row_a, cells, beta)
+            beta = self._best_response(self.b, self.row_b, cells.T, alpha)
+        return max(best, self._best_variant(alpha, beta, enough))
+
+    def _best_variant(self, alpha, beta, enough):
+        best = self._shifted_bound(alpha, beta)
+        for repaired in ("alpha", "beta"):
+            if best >= enough:
+                break
+            if repaired == "alpha":
+                bound = self._shifted_bound(self._waterfill(alpha, beta, self.a, axis=1), beta)
+            else:
+                bound = self._shifted_bound(alpha, self._waterfill(beta, alpha, self.b, axis=0))
+            best = max(best, bound)
         return best
 
-    def _waterfill(self, mult, other, mass, axis, steps=60):
+    def _waterfill(self, mult, other, mass, axis):
         """Repair a violated cell by lowering its row's multipliers where that is cheapest.
 
         For one cell with terms w_y = exp(mult_y + other_y) summing above 1, the cheapest decrease
         delta >= 0 (cost sum mass_y delta_y) that restores sum_y w_y exp(-delta_y) <= 1 is
-        exp(-delta_y) = min(1, mass_y / (kappa w_y)), kappa found by bisection. Each row takes the largest
-        decrease any of its cells asks for, which keeps every cell of the row feasible.
+        exp(-delta_y) = min(1, mass_y / (kappa w_y)). Each row takes the largest decrease any of its cells
+        asks for, which keeps every cell of the row feasible.
         """
         pair = mult[:, None, :] + other[None, :, :] if axis == 1 else other[:, None, :] + mult[None, :, :]
         if axis == 0:
@@ -175,16 +185,9 @@ class _Problem:
         rows, cells = np.nonzero(bad)
         lw, lm = log_w[rows, cells], log_mass[rows, cells]  # (k, y)
         ok = np.isfinite(lw)
-        lo = np.full(len(rows), -745.0)
-        hi = np.log(np.sum(np.where(ok, np.exp(lm), 0.0), axis=1))
-        for _ in range(steps):
-            mid = 0.5 * (lo + hi)
-            terms = np.where(ok, np.exp(np.minimum(lw, lm - mid[:, None])), 0.0)
-            feasible = terms.sum(axis=1) <= 1.0
-            hi = np.where(feasible, mid, hi)
-            lo = np.where(feasible, lo, mid)
+        log_kappa = waterfill_level(lw, lm, ok)
         with np.errstate(invalid="ignore"):
-            delta = np.where(ok, np.maximum(0.0, lw - (lm - hi[:, None])), 0.0)
+            delta = np.where(ok, np.maximum(0.0, lw - (lm - log_kappa[:, None])), 0.0)
         lower = np.zeros_like(mult)
         np.maximum.at(lower, rows, delta)
         return mult - lower
@@ -224,28 +227,20 @@ class _Problem:
         every
         entry positive however large the correction (_cell_barrier's clipped steps can need large ones).
         """
-        n1 = self.n1
-        free = np.concatenate([self.row_a.T, self.free_b.T], axis=1)  # (ny, n1 + n2)
+        free_a, free_b = self.row_a.T, self.free_b.T  # (ny, n1), (ny, n2)
         for _ in range(rounds):
-            res = np.concatenate([(self.a - q.sum(axis=1)).T, (self.b - q.sum(axis=0)).T], axis=1) * free
-            if np.max(np.abs(res)) <= self.residual_floor:
+            qy = np.moveaxis(q, 2, 0)  # (ny, n1, n2)
+            sum_a, sum_b = qy.sum(axis=2), qy.sum(axis=1)
+            res_a = np.where(free_a, self.a.T - sum_a, 0.0)
+            res_b = np.where(free_b, self.b.T - sum_b, 0.0)
+            if max(np.max(np.abs(res_a)), np.max(np.abs(res_b))) <= self.residual_floor:
                 break
-            w = np.moveaxis(q, 2, 0) * self.free_b.T[:, None, :]
-            k = np.zeros((self.ny, n1 + self.n2, n1 + self.n2))
-            k[:, :n1, n1:] = w
-            k[:, n1:, :n1] = np.swapaxes(w, 1, 2)
-            ia, ib = np.arange(n1), n1 + np.arange(self.n2)
-            k[:, ia, ia] = np.where(self.row_a.T, np.moveaxis(q, 2, 0).sum(axis=2), 1.0)
-            k[:, ib, ib] = np.where(self.free_b.T, np.moveaxis(q, 2, 0).sum(axis=1), 1.0)
-            scale = 1.0 / np.sqrt(np.diagonal(k, axis1=1, axis2=2))
-            nu = (
-                scale
-                * np.linalg.solve(k * scale[:, :, None] * scale[:, None, :], (scale * res)[:, :, None])[
-                    :, :, 0
-                ]
-            )
-            nu *= free
-            log_step = nu[:, :n1].T[:, None, :] + nu[:, n1:].T[None, :, :]
+            sa, sb, wt, schur = scaled_schur(qy * free_b[:, None, :], sum_a, sum_b, free_a, free_b)
+            ra, rb = sa * res_a, sb * res_b
+            zb = np.linalg.solve(schur, (rb - np.matmul(ra[:, None, :], wt)[:, 0])[:, :, None])[:, :, 0]
+            nu_a = np.where(free_a, sa * (ra - np.matmul(wt, zb[:, :, None])[:, :, 0]), 0.0)
+            nu_b = np.where(free_b, sb * zb, 0.0)
+            log_step = nu_a.T[:, None, :] + nu_b.T[None, :, :]
             if positive:
                 q = np.where(self.active, q * np.exp(np.minimum(log_step, 50.0)), 0.0)
             else:
@@ -311,10 +306,12 @@ class _Problem:
         def apply_hinv(v):
             return dinv * v + dinv * ((dinv * v).sum(axis=2) / c)[:, :, None]
 
-        def solve(rhs):
+        def solve(rhs, marginal_res=None):
             hr = apply_hinv(rhs)
             ra = np.where(self.row_a, -hr.sum(axis=1), 0.0)
             rb = np.where(free_b, -hr.sum(axis=0), 0.0)
+            if marginal_res is not None:  # A dq = marginal_res instead of 0
+                ra, rb = ra + marginal_res[0], rb + marginal_res[1]
             ya = np.matmul(l_aa_inv, ra[:, :, None])[:, :, 0]
             xb = sla.cho_solve(chol, rb.reshape(-1) - w.T @ ya.reshape(-1), check_finite=False)
             za = ra.reshape(-1) - sab_mat @ xb
@@ -332,29 +329,19 @@ class _Problem:
         K_y dnu_y = -(h_y + C_y t), K_y = A_y D_y^-1 A_y', C_y = A_y D_y^-1. What is left is the
         symmetric positive definite system (diag(c) + sum_y C_y' K_y^-1 C_y) t = r of size n1*n2.
         """
-        n1, n2, ny = self.n1, self.n2, self.ny
+        n1, n2 = self.n1, self.n2
         d = np.moveaxis(dinv, 2, 0)  # (ny, n1, n2)
         free_a = self.row_a.T  # (ny, n1)
         free_b = self.free_b.T  # (ny, n2)
         d_b = d * free_b[:, None, :]  # the pinned beta constraint is removed from A_y
-        k = np.zeros((ny, n1 + n2, n1 + n2))
-        ia, ib = np.arange(n1), n1 + np.arange(n2)
-        k[:, ia, ia] = np.where(free_a, d.sum(axis=2), 1.0)
-        k[:, ib, ib] = np.where(free_b, d.sum(axis=1), 1.0)
-        k[:, :n1, n1:] = d_b
-        k[:, n1:, :n1] = np.swapaxes(d_b, 1, 2)
-        # Jacobi scaling first: the diagonal spans as many orders of magnitude as the table's entries.
-        scale = 1.0 / np.sqrt(np.diagonal(k, axis1=1, axis2=2))
-        kinv = (
-            np.linalg.inv(k * scale[:, :, None] * scale[:, None, :]) * scale[:, :, None] * scale[:, None, :]
-        )
-        mask = np.concatenate([free_a, free_b], axis=1)
-        kinv *= mask[:, :, None] & mask[:, None, :]
+        kinv = scaled_inverse(d_b, d.sum(axis=2), d.sum(axis=1), free_a, free_b)
         solve_t = _factor_cells(d, kinv, c)
 
-        def solve(rhs):
+        def solve(rhs, marginal_res=None):
             dr = d * np.moveaxis(rhs, 2, 0)  # (ny, n1, n2)
             h = np.concatenate([dr.sum(axis=2), (dr * free_b[:, None, :]).sum(axis=1)], axis=1)
+            if marginal_res is not None:  # A dq = marginal_res instead of 0
+                h -= np.concatenate([marginal_res[0].T, marginal_res[1].T], axis=1)
             v = np.matmul(kinv, h[:, :, None])[:, :, 0]
             ct_v = d * (v[:, :n1, None] + v[:, None, n1:])
             t = solve_t((dr.sum(axis=0) - ct_v.sum(axis=0)).reshape(-1))
@@ -501,10 +488,12 @@ def _interior_point(p, tol_nats, max_iter):
             iters += iters1
             if gap <= tol_nats:
                 return q, max(gap, 0.0), iters
-    q, gap, iters1 = _cell_barrier(prob, tol_nats, max_iter)
-    iters += iters1
-    if gap <= tol_nats:
-        return q, max(gap, 0.0), iters
+    # Deferred certification first (unless the lean path already tried it), then every iterate certified.
+    for certify_from in (np.inf,) if iters else (_broja_small.CERTIFY_FROM, np.inf):
+        q, gap, iters1 = _cell_barrier(prob, tol_nats, max_iter, certify_from)
+        iters += iters1
+        if gap <= tol_nats:
+            return q, max(gap, 0.0), iters
     try:
         q2, gap2, iters2 = _entry_barrier(prob, tol_nats, max_iter)
     except BrojaConvergenceError:
@@ -526,7 +515,7 @@ def _small_enough(prob):
     return m <= _broja_small.MAX_CONSTRAINTS
 
 
-def _cell_barrier(prob, tol_nats, max_iter):
+def _cell_barrier(prob, tol_nats, max_iter, certify_from=np.inf):
     """Primal-dual path following with one complementarity pair per cell; returns (q, gap, iterations).
 
     At the optimum q(x1,x2,y) = q(x1,x2) exp(alpha + beta + s) with s(x1,x2) = -logsumexp_y(alpha + beta) >= 0
@@ -536,9 +525,10 @@ def _cell_barrier(prob, tol_nats, max_iter):
     diag(1/q) - exp(-s) 11'/q(x1,x2) positive definite for every s > 0, and its Sherman-Morrison term
     c = q(x1,x2) (exp(s) - 1) is the complementarity product itself. A Newton step that would shrink an entry
     below ``_CELL_SHRINK`` of its value is clipped there instead of shortening the whole primal step
-    (vanishing cells would otherwise block it at every iteration); the marginal projection that starts each
-    iteration absorbs the clipping. The start is the independent coupling with multipliers that make the
-    dual residual zero.
+    (vanishing cells would otherwise block it at every iteration); the next step's marginal residual, or the
+    marginal projection of a certified iterate, absorbs the clipping. The start is the independent coupling
+    with multipliers that make the dual residual zero. ``certify_from``: as in _broja_small.cell_barrier,
+    iterates are projected and certified only once mu * cells < certify_from * tol (default: every one).
     """
     act = prob.active
     has = act.any(axis=2)
@@ -555,28 +545,40 @@ def _cell_barrier(prob, tol_nats, max_iter):
     it = 0
     with np.errstate(over="ignore", invalid="ignore"):
         for it in range(1, max_iter + 1):
-            q = prob.restore_marginals(q, rounds=8, positive=True)
-            fval = prob.objective(q)
-            feasible = prob.marginal_error(q) <= 4.0 * prob.residual_floor
-            gap = (
-                fval - prob.dual_bound(alpha, beta) if feasible else np.inf
-            )  # else its value certifies nothing
             cells = np.where(has, q.sum(axis=2), 1.0)
             phi = np.expm1(s)
             comp = np.where(has, cells * phi, 0.0)
             mu = float(comp.sum()) / m
-            if feasible and gap > tol_nats and (mu * m < 100 * tol_nats or stall > 0):
-                gap = fval - prob.dual_bound(alpha, beta, q, thorough=True)
-            if np.isnan(gap):
-                break
-            if gap < best_gap:
-                best_gap, best_q, stall = gap, q, 0
+            marginal_res = None
+            if not (mu * m < certify_from * tol_nats or it > _broja_small.CERTIFY_AFTER):
+                # Far from the target gap: no projection and no certificate; the Newton step removes the
+                # marginal residual left by the clipping instead.
+                marginal_res = (
+                    np.where(prob.row_a, prob.a - q.sum(axis=1), 0.0),
+                    np.where(prob.free_b, prob.b - q.sum(axis=0), 0.0),
+                )
             else:
-                stall += 1
-            if TRACE is not None:
-                TRACE.append((it, gap, mu))
-            if best_gap <= tol_nats or stall >= 8:
-                break
+                q = prob.restore_marginals(q, rounds=8, positive=True)
+                fval = prob.objective(q)
+                feasible = prob.marginal_error(q) <= 4.0 * prob.residual_floor
+                gap = (
+                    fval - prob.dual_bound(alpha, beta) if feasible else np.inf
+                )  # else its value certifies nothing
+                cells = np.where(has, q.sum(axis=2), 1.0)
+                comp = np.where(has, cells * phi, 0.0)
+                mu = float(comp.sum()) / m
+                if feasible and gap > tol_nats and (mu * m < 100 * tol_nats or stall > 0):
+                    gap = fval - prob.dual_bound(alpha, beta, q, thorough=True, enough=fval - tol_nats)
+                if np.isnan(gap):
+                    break
+                if gap < best_gap:
+                    best_gap, best_q, stall = gap, q, 0
+                else:
+                    stall += 1
+                if TRACE is not None:
+                    TRACE.append((it, gap, mu))
+                if best_gap <= tol_nats or stall >= 8:
+                    break
             g = prob.gradient(q)
             try:
                 solve = prob.newton_system(np.where(act, q, 0.0), np.where(has, comp, 1.0))
@@ -586,11 +588,18 @@ def _cell_barrier(prob, tol_nats, max_iter):
             residual = np.where(act, -g + alpha[:, None, :] + beta[None, :, :] + s[:, :, None], 0.0)
 
             def newton(
-                target, solve=solve, residual=residual, cells=cells, phi=phi, exp_neg_s=exp_neg_s, comp=comp
+                target,
+                solve=solve,
+                residual=residual,
+                cells=cells,
+                phi=phi,
+                exp_neg_s=exp_neg_s,
+                comp=comp,
+                marginal_res=marginal_res,
             ):
                 # linearised q(x1,x2) phi(s) = target: phi dq(x1,x2) + q(x1,x2) exp(s) ds = target - comp
                 rhs = np.where(act, residual - ((phi - target / cells) * exp_neg_s)[:, :, None], 0.0)
-                dq, da, db = solve(rhs)
+                dq, da, db = solve(rhs, marginal_res)
                 ds = np.where(has, (target - comp - phi * dq.sum(axis=2)) / cells * exp_neg_s, 0.0)
                 return dq, ds, da, db
 
