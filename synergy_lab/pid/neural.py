@@ -9,15 +9,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import torch
+from scipy.stats import t as student_t
 
-from ._estimator_base import PIDEstimator
+from ._estimator_base import INTERVAL_QUANTITIES, PIDEstimator
 from ._result import COMPONENTS, PIDResult
 
 _LN2 = math.log(2.0)
 _TINY = 1e-30
-#: Share of the training part that early-stops the classifiers, and the patience in epochs.
-_STOP_FRACTION, _PATIENCE = 0.2, 8
+#: Share of the training part that early-stops the classifiers, the patience in epochs, and the least
+#: decrease of the early-stopping cross-entropy (nats) that counts as an improvement.
+_STOP_FRACTION, _PATIENCE, _MIN_DELTA = 0.2, 8, 1e-3
 
 
 def _mlp(sizes, gen, device):
@@ -43,12 +46,15 @@ class _Adam:
     def step(self, loss):
         grads = torch.autograd.grad(loss, self.params)
         self.t += 1
-        with torch.no_grad():
-            for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
-                m.mul_(self.b1).add_(g, alpha=1 - self.b1)
-                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-                denom = (v / (1 - self.b2**self.t)).sqrt_().add_(self.eps)
-                p.addcdiv_(m, denom, value=-self.lr / (1 - self.b1**self.t))
+        with torch.no_grad():  # multi-tensor (foreach) kernels: one call per update for all parameters
+            torch._foreach_mul_(self.m, self.b1)
+            torch._foreach_add_(self.m, grads, alpha=1 - self.b1)
+            torch._foreach_mul_(self.v, self.b2)
+            torch._foreach_addcmul_(self.v, grads, grads, value=1 - self.b2)
+            denom = torch._foreach_div(self.v, 1 - self.b2**self.t)
+            torch._foreach_sqrt_(denom)
+            torch._foreach_add_(denom, self.eps)
+            torch._foreach_addcdiv_(self.params, self.m, denom, value=-self.lr / (1 - self.b1**self.t))
 
 
 class _Aligner(torch.nn.Module):
@@ -68,9 +74,29 @@ class _Aligner(torch.nn.Module):
         return self._embed(self.f1, x1), self._embed(self.f2, x2)
 
 
-def _matvec(m, x):
-    """Per-label ``m[k] @ x[k]``; a loop of ``mv`` is several times faster than ``bmm`` on CPU."""
-    return torch.stack([torch.mv(m[i], x[i]) for i in range(len(x))])
+def _vecmat(x, m):
+    """Per label ``k``: the rows of ``x[k]`` (R, B) times ``m[k]`` (B, B), i.e. ``m[k].T @ x[k].T``.
+
+    Row vectors times a matrix (one ``bmm``) run several times faster on CPU than ``m @ x`` (a loop of
+    ``mv`` or ``bmm`` with a column vector), and R bootstrap draws share one pass over ``m``.
+    """
+    return torch.bmm(x, m)
+
+
+def _sinkhorn(kern, kern_t, row, col, n_iter, tol):
+    """Scalings ``u``, ``v`` (K, R, B): ``q[k, r] = diag(u) kern[k] diag(v)`` matches ``row`` and ``col``.
+
+    ``row``, ``col`` are (K, R, B): R sets of target marginals (draws) sharing one kernel. Stops when every
+    draw's L1 row residual is below ``tol`` (checked every 10 iterations); columns are exact at the end.
+    """
+    v = torch.ones_like(col)
+    for it in range(n_iter):
+        u = row / _vecmat(v, kern_t).clamp_min(_TINY)
+        v = col / _vecmat(u, kern).clamp_min(_TINY)
+        if (it % 10 == 9 or it == n_iter - 1) and float(
+                (u * _vecmat(v, kern_t) - row).abs().sum((0, 2)).max()) < tol:
+            break
+    return u, v
 
 
 class _SinkhornProjection(torch.autograd.Function):
@@ -84,13 +110,8 @@ class _SinkhornProjection(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores, row, col, n_iter, tol):
         kern = torch.exp(scores - scores.amax(dim=(1, 2), keepdim=True))
-        kern_t, v = kern.transpose(1, 2).contiguous(), torch.ones_like(col)
-        for it in range(n_iter):
-            u = row / _matvec(kern, v).clamp_min(_TINY)
-            v = col / _matvec(kern_t, u).clamp_min(_TINY)
-            if (it % 10 == 9 or it == n_iter - 1) and float((u * _matvec(kern, v) - row).abs().sum()) < tol:
-                break
-        q = u[..., :, None] * kern * v[..., None, :]
+        u, v = _sinkhorn(kern, kern.transpose(1, 2).contiguous(), row[:, None], col[:, None], n_iter, tol)
+        q = u[:, 0, :, None] * kern * v[:, 0, None, :]
         ctx.save_for_backward(q)
         ctx.n_iter, ctx.tol = n_iter, tol
         return q
@@ -99,55 +120,91 @@ class _SinkhornProjection(torch.autograd.Function):
     def backward(ctx, grad):
         (q,) = ctx.saved_tensors
         q_t = q.transpose(1, 2).contiguous()
-        r, c = q.sum(2).clamp_min(_TINY), q.sum(1).clamp_min(_TINY)
+        r, c = q.sum(2).clamp_min(_TINY)[:, None], q.sum(1).clamp_min(_TINY)[:, None]
         qg = q * grad
-        qg_r, qg_c, mu = qg.sum(2), qg.sum(1), torch.zeros_like(c)
+        qg_r, qg_c, mu = qg.sum(2)[:, None], qg.sum(1)[:, None], torch.zeros_like(c)
         for it in range(ctx.n_iter):
-            lam = (qg_r - _matvec(q, mu)) / r
-            mu, mu_old = (qg_c - _matvec(q_t, lam)) / c, mu
+            lam = (qg_r - _vecmat(mu, q_t)) / r
+            mu, mu_old = (qg_c - _vecmat(lam, q)) / c, mu
             if it % 10 == 9 and float((mu - mu_old).abs().max()) < ctx.tol:
                 break
-        return q * (grad - lam[..., :, None] - mu[..., None, :]), None, None, None, None
+        return q * (grad - lam[:, 0, :, None] - mu[:, 0, None, :]), None, None, None, None
 
 
-def _batch_marginals(p1, p2):
-    """Per-label target masses (K, B) of the rows and columns, and the label marginal pi (K,).
+def _batch_marginals(p1, p2, w=None):
+    """Per-label target masses (K, R, B) of the rows and columns, and the label marginal pi (K, R).
 
-    Row a of label y gets ``pi_y p(y|x1_a) / sum_a' p(y|x1_a')`` (columns likewise with x2), with ``pi`` the
-    mean of the two sources' average posteriors: both sides of every label carry the same mass ``pi_y``.
+    Row a of label y gets ``pi_y w_a p(y|x1_a) / sum_a' w_a' p(y|x1_a')`` (columns likewise with x2), with
+    ``pi`` the mean of the two sources' weighted average posteriors: both sides of every label carry the
+    same mass ``pi_y``. ``w`` (R, B) are sample weights (bootstrap counts); None is one draw of unit weights.
     """
-    pi = 0.5 * (p1.mean(0) + p2.mean(0))
-    return (pi * p1 / p1.sum(0)).T.contiguous(), (pi * p2 / p2.sum(0)).T.contiguous(), pi
+    if w is None:
+        w = torch.ones((1, len(p1)), dtype=p1.dtype, device=p1.device)
+    m1, m2 = w[None] * p1.T[:, None], w[None] * p2.T[:, None]  # (K, R, B)
+    s1, s2 = m1.sum(2, keepdim=True), m2.sum(2, keepdim=True)
+    pi = 0.5 * (s1 + s2) / w.sum(1)[None, :, None].clamp_min(_TINY)
+    return pi * m1 / s1.clamp_min(_TINY), pi * m2 / s2.clamp_min(_TINY), pi[..., 0]
 
 
-def _entropy(t):
-    return -(t * torch.log(t.clamp_min(_TINY))).sum()
+def _entropy(t, dim=None):
+    terms = t * torch.log(t.clamp_min(_TINY))
+    return -(terms.sum() if dim is None else terms.sum(dim))
+
+
+def _batch_scores(e1, e2):
+    return torch.einsum("akd,bkd->kab", e1, e2) / math.sqrt(e1.shape[-1])
 
 
 def _batch_union_information(e1, e2, p1, p2, n_iter, tol):
-    """``I_q(Y; X1, X2)`` in nats on one batch (embeddings (B, K, d), posteriors (B, K)), and the L1 residual
-    of the row marginals (the column marginals are exact after the last Sinkhorn step)."""
-    scores = torch.einsum("akd,bkd->kab", e1, e2) / math.sqrt(e1.shape[-1])
+    """``I_q(Y; X1, X2)`` in nats on one batch (embeddings (B, K, d), posteriors (B, K)), with gradient,
+    and the L1 residual of the row marginals (the column marginals are exact after the last Sinkhorn step)."""
     row, col, _ = _batch_marginals(p1, p2)
-    q = _SinkhornProjection.apply(scores, row, col, n_iter, tol)
-    resid = float((q.detach().sum(2) - row).abs().sum())
+    q = _SinkhornProjection.apply(_batch_scores(e1, e2), row[:, 0], col[:, 0], n_iter, tol)
+    resid = float((q.detach().sum(2) - row[:, 0]).abs().sum())
     q = q / q.sum()
     return _entropy(q.sum((1, 2))) + _entropy(q.sum(0)) - _entropy(q), resid
+
+
+@torch.no_grad()
+def _batch_union_information_draws(e1, e2, p1, p2, w, n_iter, tol):
+    """Batch ``I_q`` (nats) and the posterior MIs ``I_q(Y; X_i)`` for R weightings ``w`` (R, B) of one batch
+    at once (no gradient): arrays (R, 3), and the largest L1 row residual."""
+    kern = _batch_scores(e1, e2)
+    kern = torch.exp(kern - kern.amax(dim=(1, 2), keepdim=True))
+    kern_t = kern.transpose(1, 2).contiguous()
+    row, col, pi = _batch_marginals(p1, p2, w)
+    u, v = _sinkhorn(kern, kern_t, row, col, n_iter, tol)
+    resid = float((u * _vecmat(v, kern_t) - row).abs().sum((0, 2)).max())
+    out = torch.empty((w.shape[0], 3), dtype=torch.float64)
+    h_pi = _entropy(pi, 0)
+    for r in range(w.shape[0]):
+        q = u[:, r, :, None] * kern * v[:, r, None, :]
+        q = q / q.sum().clamp_min(_TINY)
+        out[r, 0] = h_pi[r] + _entropy(q.sum(0)) - _entropy(q)
+        # I_q(Y; X_i) of the batch marginals: H(pi) + H(X_i) - H(X_i, Y)
+        for j, m in enumerate((row[:, r], col[:, r]), start=1):
+            out[r, j] = h_pi[r] + _entropy(m.sum(0)) - _entropy(m)
+    return out.numpy(), resid
 
 
 class NeuralPID(PIDEstimator):
     """BROJA-type PID of continuous, high-dimensional sources and a discrete target (Liang et al. BATCH).
 
-    The samples are split, stratified by label, into a training part and a held-out evaluation part
-    (``eval_fraction``). On the training part, three MLP classifiers learn ``p(y|x1)``, ``p(y|x2)`` and
-    ``p(y|x1,x2)`` by cross-entropy (early-stopped on a fifth of it), then an alignment network is trained
-    to minimise the batch union information ``I_q(Y; X1, X2)``: it scores every pair ``(x1_a, x2_b)`` of
-    a batch per label, and a per-label Sinkhorn projection turns the scores into a joint ``q~(a, b, y)``
-    whose ``(x1, y)`` and ``(x2, y)`` marginals are the classifiers' ones. On the evaluation part,
-    ``I(X;Y) = H(Y) - CE`` for each classifier (plug-in label entropy minus held-out cross-entropy, in bits;
-    a variational lower bound, biased low for an imperfect classifier) and ``I_q`` is the size-weighted mean
-    batch estimate over a random partition into batches of about ``eval_batch_size``. Then
-    ``U1 = I_q - I(X2;Y)``, ``U2 = I_q - I(X1;Y)``, ``R = I(X1;Y) + I(X2;Y) - I_q``, ``S = I(X1,X2;Y) - I_q``.
+    One fit (an ensemble *member*) splits the samples, stratified by label, into a training part and a
+    held-out evaluation part (``eval_fraction``). On the training part, three MLP classifiers learn
+    ``p(y|x1)``, ``p(y|x2)`` and ``p(y|x1,x2)`` by cross-entropy (early-stopped on a fifth of it), then an
+    alignment network is trained to minimise the batch union information ``I_q(Y; X1, X2)``: it scores every
+    pair ``(x1_a, x2_b)`` of a batch per label, and a per-label Sinkhorn projection turns the scores into a
+    joint ``q~(a, b, y)`` whose ``(x1, y)`` and ``(x2, y)`` marginals are the classifiers' ones. On the
+    evaluation part, ``I(X;Y) = H(Y) - CE`` for each classifier (plug-in label entropy minus held-out
+    cross-entropy, in bits; a variational lower bound, biased low for an imperfect classifier) and ``I_q`` is
+    the size-weighted mean batch estimate over a random partition into batches of about ``eval_batch_size``.
+    Then ``U1 = I_q - I(X2;Y)``, ``U2 = I_q - I(X1;Y)``, ``R = I(X1;Y) + I(X2;Y) - I_q``,
+    ``S = I(X1,X2;Y) - I_q``.
+
+    The estimator fits ``n_fits`` independent members (each its own split, batch orders and network
+    initialisation, all drawn from ``random_state``) and reports their mean; the spread of the members is
+    what the intervals are built from (see Notes).
 
     Negative atoms are **not** clipped to 0 (the public code clips them): they are estimation error,
     reported as they come and listed in ``decomposition_.info["negative_atoms"]``.
@@ -159,7 +216,8 @@ class NeuralPID(PIDEstimator):
     embed_dim : int, default 10
         Dimension d of the per-label alignment embeddings (pair scores are bounded by sqrt(d)).
     classifier_epochs, align_epochs : int, default 40 and 8
-        Most passes over the training part for the classifiers, and passes for the alignment network.
+        Most passes over the training part for the classifiers (which stop early once the early-stopping
+        cross-entropy has not fallen by 1e-3 nats for 8 epochs), and passes for the alignment network.
     batch_size : int, default 256
         Training minibatch size (at least 2).
     eval_batch_size : int, default 1024
@@ -176,33 +234,69 @@ class NeuralPID(PIDEstimator):
         More labels than this raise ``ValueError`` (the batch tensor is K x B x B).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
         "auto" uses CUDA when available. Computation is float32.
-    n_bootstrap : int, default 100
-        Resamples for :meth:`confidence_interval`.
+    n_fits : int, default 5
+        Ensemble members; :meth:`confidence_interval` needs at least 2. The fit costs ``n_fits`` times one
+        member's.
+    n_bootstrap : int, default 10
+        Resamples of each member's evaluation part for :meth:`confidence_interval` (at least 2; drawn
+        lazily on the first call, then cached).
+    align_max_steps : int, default 200
+        Cap on the alignment network's optimiser steps: it trains for ``align_epochs`` passes or the fewest
+        whole passes that reach this many steps, whichever is less (its batch I_q levels off after
+        ~100 steps on the gates; at n = 20k the cap cuts 8 passes to 4).
     random_state : int, numpy.random.Generator or None
-        Seeds the split, batch orders, evaluation batches and, through a local ``torch.Generator``, the
-        weights; the global torch RNG and thread settings are left alone. On CPU the same seed gives
-        identical results for the same torch thread count (CUDA kernels need not be bitwise reproducible).
+        Seeds the members (splits, batch orders, evaluation batches and, through local
+        ``torch.Generator`` objects, the weights) and the bootstrap; the global torch RNG and thread
+        settings are left alone. On CPU the same seed gives identical results for the same torch thread
+        count (CUDA kernels need not be bitwise reproducible).
 
     Attributes
     ----------
     decomposition_ : PIDResult
-        Atoms in bits, ``measure="neural-broja"``, ``gap=inf`` (no optimality certificate: the alignment
-        network reaches a local optimum of a non-convex training problem). ``info`` holds
-        ``i_q`` (union information), ``mi_1_posterior`` and ``mi_2_posterior`` (the MIs of the batch
-        marginals that I_q is constrained to; they differ from ``mi_1``, ``mi_2`` when a classifier is
-        miscalibrated), ``sinkhorn_residual``, ``negative_atoms``, ``n_train`` and ``n_eval``.
+        Ensemble-mean atoms in bits (the identities hold exactly), ``measure="neural-broja"``, ``gap=inf``
+        (no optimality certificate: the alignment network reaches a local optimum of a non-convex training
+        problem). ``info`` holds ``i_q`` (union information), ``mi_1_posterior`` and ``mi_2_posterior`` (the
+        MIs of the batch marginals that I_q is constrained to; they differ from ``mi_1``, ``mi_2`` when a
+        classifier is miscalibrated), ``sinkhorn_residual`` (largest over members and batches),
+        ``negative_atoms``, ``n_fits``, ``n_train`` and ``n_eval`` (per member).
+    fits_ : pandas.DataFrame
+        One row per member: the seven quantities, ``i_q``, ``mi_1_posterior`` and ``mi_2_posterior``.
     n_classes_ : int
     device_ : str
-    history_ : dict
-        Per-epoch losses in nats: early-stopping cross-entropy ``"clf1"``, ``"clf2"``, ``"clf12"`` and mean
-        training batch I_q ``"align"``.
+    history_ : list of dict
+        Per member, per-epoch losses in nats: early-stopping cross-entropy ``"clf1"``, ``"clf2"``,
+        ``"clf12"`` and mean training batch I_q ``"align"``.
 
     Notes
     -----
-    :meth:`confidence_interval` bootstraps the evaluation part with the fitted networks held fixed (label
-    entropy, per-sample losses, and I_q on re-drawn batches). It ignores training variance, so intervals
-    are too narrow when the networks vary from seed to seed. A continuous y is not supported: BATCH needs
-    ``p(y|x)`` over a finite label set; discretise y first (non-integer labels raise ``ValueError``).
+    **Intervals.** :meth:`confidence_interval` returns, per quantity, the Student-t interval
+    ``mean +- t(1 - alpha/2; nu) * sqrt(s2 / M + f * v)`` where
+
+    - ``s2`` is the sample variance of the ``M = n_fits`` member estimates. Given the data, the members
+      are i.i.d. (fresh split and seeds), so ``s2 / M`` is the variance of the ensemble mean due to network
+      training and to which samples each member held out. The bootstrap of one member's evaluation part with
+      its networks fixed (the interval of earlier versions) misses the training part, and that part
+      dominated: those intervals covered the truth in only 6-70% of repeats.
+    - ``v`` is the mean over members of the variance of a member's estimate over ``n_bootstrap``
+      resamples of its ``n_eval`` evaluation samples (networks fixed; I_q recomputed on the member's batches
+      with the resampling counts as weights), and ``f = n_eval / n``. This adds the sampling variance of
+      the data themselves, which the spread of members cannot see: to first order the ensemble mean
+      averages per-sample terms over all n samples (each lies in the evaluation part of a share f of the
+      members), whose variance is ``f`` times the variance at ``n_eval`` that the bootstrap estimates. The
+      training part's dependence on the data is second order (the networks minimise their losses).
+    - ``nu`` is the Welch-Satterthwaite degrees of freedom of the two terms (``M - 1`` for ``s2``,
+      ``M (n_bootstrap - 1)`` for ``v``): with few members a normal or percentile interval would be too
+      narrow, and ``t(0.975; 4) = 2.78`` makes five members usable.
+
+    The interval does not cover bias: classifier cross-entropies bound the MIs from below (undertrained
+    classifiers bias ``mi_*`` low), and the batch I_q is biased upwards by the batch size (above).
+    With the defaults, biases on binary gates and K = 2 compositional targets are ~0.01 bit. Where the
+    truth sits on the boundary ``I_q = 0`` (XOR: R = U1 = U2 = 0) every member's batch I_q is a few
+    thousandths of a bit above it with almost no spread, so the intervals of U1, U2 and S can be narrower
+    than that bias and miss the truth (seen at n = 2000 with the defaults).
+
+    A continuous y is not supported: BATCH needs ``p(y|x)`` over a finite label set; discretise y first
+    (non-integer labels raise ``ValueError``).
 
     Examples
     --------
@@ -212,9 +306,12 @@ class NeuralPID(PIDEstimator):
     >>> a, b = rng.integers(0, 2, (2, 1000))
     >>> x1 = np.eye(2)[a] + 0.1 * rng.standard_normal((1000, 2))
     >>> x2 = np.eye(2)[b] + 0.1 * rng.standard_normal((1000, 2))
-    >>> est = NeuralPID(align_epochs=2, random_state=0).fit(x1, x2, a ^ b)  # XOR: one bit of synergy
+    >>> est = NeuralPID(n_fits=3, align_epochs=2, random_state=0).fit(x1, x2, a ^ b)  # XOR: 1 bit synergy
     >>> r = est.decomposition_
     >>> bool(abs(r.synergy - 1) < 0.15 and abs(r.redundancy) < 0.15)
+    True
+    >>> ci = est.confidence_interval(0.05)  # columns estimate, low, high; one row per quantity
+    >>> bool(ci.loc["synergy", "low"] <= r.synergy <= ci.loc["synergy", "high"])
     True
     """
 
@@ -222,27 +319,28 @@ class NeuralPID(PIDEstimator):
 
     def __init__(self, hidden=64, embed_dim=10, classifier_epochs=40, align_epochs=8, batch_size=256,
                  eval_batch_size=1024, lr=1e-3, eval_fraction=0.3, sinkhorn_iter=100, sinkhorn_tol=1e-3,
-                 max_classes=64, device="auto", n_bootstrap=100, random_state=None):
+                 max_classes=64, device="auto", n_fits=5, n_bootstrap=10, align_max_steps=200,
+                 random_state=None):
         super().__init__(n_bootstrap=n_bootstrap, random_state=random_state)
         self.hidden, self.embed_dim = hidden, embed_dim
         self.classifier_epochs, self.align_epochs = classifier_epochs, align_epochs
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.lr, self.eval_fraction = lr, eval_fraction
         self.sinkhorn_iter, self.sinkhorn_tol = sinkhorn_iter, sinkhorn_tol
-        self.max_classes, self.device = max_classes, device
+        self.max_classes, self.device, self.n_fits = max_classes, device, n_fits
+        self.align_max_steps = align_max_steps
 
     def fit(self, X1, X2, y):
         """Fit on sources ``X1`` (n, d1), ``X2`` (n, d2) and class labels ``y`` (n,); returns self."""
         self._device = self._check_params()
         self.device_ = str(self._device)
-        self.__dict__.pop("_boot_results", None)  # bootstrap draws belong to the previous fit
         return super().fit(X1, X2, y)
 
     # -- validation -------------------------------------------------------------------------------
     def _check_params(self):
         for name, low in (("hidden", 1), ("embed_dim", 2), ("classifier_epochs", 1), ("align_epochs", 0),
                           ("batch_size", 2), ("eval_batch_size", 2), ("sinkhorn_iter", 1),
-                          ("max_classes", 2)):
+                          ("max_classes", 2), ("n_fits", 1), ("align_max_steps", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
@@ -297,22 +395,26 @@ class NeuralPID(PIDEstimator):
         return np.array_split(rng.permutation(n), max(1, -(-n // int(size))))
 
     def _train_classifier(self, net, x, y, fit, stop, rng):
-        """Adam on cross-entropy; keeps the weights of the epoch with the lowest early-stopping loss."""
-        opt, losses, best, since = _Adam(net.parameters(), self.lr), [], np.inf, 0
+        """Adam on cross-entropy; keeps the weights of the epoch with the lowest early-stopping loss, and
+        stops once that loss has not improved by ``_MIN_DELTA`` nats for ``_PATIENCE`` epochs."""
+        opt, losses, best, ref, since = _Adam(net.parameters(), self.lr), [], np.inf, np.inf, 0
         for _ in range(int(self.classifier_epochs)):
             for b in self._batches(len(fit), self.batch_size, rng):
                 opt.step(torch.nn.functional.cross_entropy(net(x[fit[b]]), y[fit[b]]))
             with torch.no_grad():
                 losses.append(torch.nn.functional.cross_entropy(net(x[stop]), y[stop]).item())
             if losses[-1] < best:
-                best, since, best_state = losses[-1], 0, {k: v.clone() for k, v in net.state_dict().items()}
+                best, best_state = losses[-1], {k: v.clone() for k, v in net.state_dict().items()}
+            if losses[-1] < ref - _MIN_DELTA:
+                ref, since = losses[-1], 0
             elif (since := since + 1) >= _PATIENCE:
                 break
         net.load_state_dict(best_state)
         return losses
 
-    def _estimate(self, X1, X2, y, rng):
-        dev, k, h = self._device, int(y.max()) + 1, int(self.hidden)
+    def _fit_member(self, X1, X2, y, rng):
+        """One ensemble member: its own split, classifiers and aligner; returns its evaluation state."""
+        dev, k, h = self._device, self.n_classes_, int(self.hidden)
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(rng.integers(2**63)))
         fit, stop, ev = self._split(y, rng)
@@ -324,69 +426,110 @@ class NeuralPID(PIDEstimator):
         xs.append(torch.cat(xs, dim=1))
         yt = torch.as_tensor(y, device=dev)
         fit_t, stop_t, train_t, ev_t = (torch.as_tensor(i, device=dev) for i in (fit, stop, train, ev))
-        self.history_, losses, post = {}, [], []
+        history, losses, post = {}, [], []
         for name, x in zip(("clf1", "clf2", "clf12"), xs, strict=True):
             net = _mlp([x.shape[1], h, h, k], gen, dev)
-            self.history_[name] = self._train_classifier(net, x, yt, fit_t, stop_t, rng)
+            history[name] = self._train_classifier(net, x, yt, fit_t, stop_t, rng)
             with torch.no_grad():
                 logits = net(x)
             losses.append(torch.nn.functional.cross_entropy(logits[ev_t], yt[ev_t], reduction="none"))
             post.append(torch.softmax(logits, dim=1))
         # The alignment network learns on the whole training part; the posteriors are fixed inputs.
         align = _Aligner(X1.shape[1], X2.shape[1], h, k, int(self.embed_dim), gen, dev)
-        opt, self.history_["align"] = _Adam(align.parameters(), self.lr), []
+        opt, history["align"] = _Adam(align.parameters(), self.lr), []
         x1, x2, p1, p2 = xs[0][train_t], xs[1][train_t], post[0][train_t], post[1][train_t]
-        for _ in range(int(self.align_epochs)):
+        per_epoch = -(-len(train) // int(self.batch_size))
+        for _ in range(min(int(self.align_epochs), -(-int(self.align_max_steps) // per_epoch))):
             total = 0.0
             for b in self._batches(len(train), self.batch_size, rng):
                 iq, _ = _batch_union_information(*align(x1[b], x2[b]), p1[b], p2[b], self.sinkhorn_iter,
                                                  self.sinkhorn_tol)
                 opt.step(iq)
                 total += iq.item() * len(b)
-            self.history_["align"].append(total / len(train))
+            history["align"].append(total / len(train))
         with torch.no_grad():
             e1, e2 = align(xs[0][ev_t], xs[1][ev_t])
-        self.n_classes_ = k
-        self._eval = {"y": y[ev], "loss": torch.stack(losses, 1).double().cpu().numpy(), "e1": e1, "e2": e2,
-                      "p1": post[0][ev_t], "p2": post[1][ev_t], "n_train": len(train)}
-        return self._result(np.arange(len(ev)), rng)
+        member = {"y": y[ev], "loss": torch.stack(losses, 1).double().cpu().numpy(), "e1": e1, "e2": e2,
+                  "p1": post[0][ev_t], "p2": post[1][ev_t], "n_train": len(train),
+                  "batches": self._batches(len(ev), self.eval_batch_size, rng)}
+        return member, history
 
-    def _union_information(self, idx, rng):
-        """Size-weighted mean batch I_q and posterior MIs (bits) over a random batching of rows ``idx``."""
-        s, out = self._eval, np.zeros(3)
-        resid = 0.0
-        with torch.no_grad():
-            for b in self._batches(len(idx), self.eval_batch_size, rng):
-                rows = torch.as_tensor(idx[b], device=s["e1"].device)
-                p1, p2 = s["p1"][rows], s["p2"][rows]
-                iq, res = _batch_union_information(s["e1"][rows], s["e2"][rows], p1, p2, self.sinkhorn_iter,
-                                                   self.sinkhorn_tol)
-                row, col, pi = _batch_marginals(p1, p2)
-                # I_q(Y; X_i) of the batch marginals: H(pi) + H(X_i) - H(X_i, Y)
-                mis = [_entropy(pi) + _entropy(m.sum(0)) - _entropy(m) for m in (row, col)]
-                out += len(b) / len(idx) * np.array([iq.item()] + [m.item() for m in mis])
-                resid = max(resid, res)
-        return (*(out / _LN2).tolist(), resid)
+    def _evaluate(self, member, w):
+        """Member quantities (R, 6) in bits, ``[mi_1, mi_2, mi_joint, i_q, mi_1_posterior, mi_2_posterior]``,
+        on R weightings ``w`` (R, n_eval) of its evaluation part (bootstrap counts; ones for the estimate),
+        and the largest Sinkhorn row residual."""
+        total = w.sum(1)
+        freq = (w @ np.eye(self.n_classes_)[member["y"]]) / total[:, None]
+        h_y = -np.sum(freq * np.log(np.where(freq > 0, freq, 1.0)), axis=1)
+        out = np.zeros((len(w), 6))
+        out[:, :3] = h_y[:, None] - (w @ member["loss"]) / total[:, None]
+        resid, dev = 0.0, member["e1"].device
+        for b in member["batches"]:
+            rows = torch.as_tensor(b, device=dev)
+            wb = torch.as_tensor(w[:, b], dtype=torch.float32, device=dev)
+            s = {key: member[key][rows] for key in ("e1", "e2", "p1", "p2")}
+            vals, res = _batch_union_information_draws(s["e1"], s["e2"], s["p1"], s["p2"], wb,
+                                                       self.sinkhorn_iter, self.sinkhorn_tol)
+            out[:, 3:] += w[:, b].sum(1)[:, None] / total[:, None] * vals
+            resid = max(resid, res)
+        return out / _LN2, resid
 
-    def _result(self, idx, rng):
-        s = self._eval
-        freq = np.bincount(s["y"][idx], minlength=self.n_classes_) / len(idx)
-        h_y = -np.sum(freq[freq > 0] * np.log(freq[freq > 0]))
-        mi_1, mi_2, mi_joint = ((h_y - s["loss"][idx].mean(0)) / _LN2).tolist()
-        i_q, mi1_post, mi2_post, resid = self._union_information(idx, rng)
+    def _estimate(self, X1, X2, y, rng):
+        self.n_classes_ = int(y.max()) + 1
+        self._members, self.history_, rows, resid = [], [], [], 0.0
+        for seed in rng.integers(2**63, size=int(self.n_fits)):
+            member, history = self._fit_member(X1, X2, y, np.random.default_rng(seed))
+            vals, res = self._evaluate(member, np.ones((1, len(member["y"]))))
+            self._members.append(member)
+            self.history_.append(history)
+            rows.append(vals[0])
+            resid = max(resid, res)
+        rows = np.array(rows)
+        self.fits_ = pd.DataFrame(np.column_stack([_quantities(rows[:, :4]), rows[:, 3:]]),
+                                  columns=[*INTERVAL_QUANTITIES, "i_q", "mi_1_posterior", "mi_2_posterior"])
+        self.fits_.index.name = "fit"
+        mi_1, mi_2, mi_joint, i_q, mi1_post, mi2_post = rows.mean(0).tolist()
         res = PIDResult.from_redundancy(mi_1 + mi_2 - i_q, mi_1, mi_2, mi_joint, "neural-broja", clamp=False,
                                         gap=float("inf"))
+        n_ev = len(self._members[0]["y"])
         res.info.update({"i_q": i_q, "mi_1_posterior": mi1_post, "mi_2_posterior": mi2_post,
-                         "sinkhorn_residual": resid, "n_train": s["n_train"], "n_eval": len(idx),
+                         "sinkhorn_residual": resid, "n_fits": int(self.n_fits),
+                         "n_train": self._members[0]["n_train"], "n_eval": n_ev,
                          "negative_atoms": [c for c in COMPONENTS if getattr(res, c) < 0]})
         return res
 
+    # -- intervals --------------------------------------------------------------------------------
     def _bootstrap_results(self):
-        """Resample the evaluation part with the fitted networks held fixed (no training variance)."""
+        """Per member, ``n_bootstrap`` resamples of its evaluation part (networks fixed): (R, 7) arrays."""
         if not hasattr(self, "_boot_results"):
-            if self.n_bootstrap < 1:
-                raise ValueError("confidence intervals need n_bootstrap >= 1")
-            rng, n = np.random.default_rng(self._boot_seed), len(self._eval["y"])
-            draws = (rng.integers(0, n, size=n) for _ in range(self.n_bootstrap))
-            self._boot_results = [self._result(idx, rng) for idx in draws]
+            if self.n_bootstrap < 2:
+                raise ValueError("confidence intervals need n_bootstrap >= 2")
+            if self.n_fits < 2:
+                raise ValueError("confidence intervals need n_fits >= 2 (the spread of the ensemble)")
+            rng, self._boot_results = np.random.default_rng(self._boot_seed), []
+            for member in self._members:
+                n = len(member["y"])
+                counts = rng.multinomial(n, np.full(n, 1.0 / n), size=int(self.n_bootstrap)).astype(float)
+                self._boot_results.append(_quantities(self._evaluate(member, counts)[0][:, :4]))
         return self._boot_results
+
+    def _interval(self, alpha):
+        """Ensemble t-interval; see the class Notes."""
+        boot = self._bootstrap_results()
+        m, r = len(boot), len(boot[0])
+        point = np.array([getattr(self.decomposition_, q) for q in INTERVAL_QUANTITIES])
+        a = self.fits_[list(INTERVAL_QUANTITIES)].to_numpy().var(0, ddof=1) / m  # spread of the ensemble mean
+        f = self.decomposition_.info["n_eval"] / self.n_samples_
+        b = f * np.mean([d.var(0, ddof=1) for d in boot], axis=0)  # sampling variance of the data
+        var = a + b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dof = np.where(var > 0, var**2 / (a**2 / (m - 1) + b**2 / (m * (r - 1))), m - 1)
+        half = student_t.ppf(1 - alpha / 2, dof) * np.sqrt(var)
+        return pd.DataFrame({"estimate": point, "low": point - half, "high": point + half},
+                            index=list(INTERVAL_QUANTITIES))
+
+
+def _quantities(v):
+    """Rows ``[mi_1, mi_2, mi_joint, i_q]`` -> rows of INTERVAL_QUANTITIES (R, U1, U2, S and the MIs)."""
+    mi_1, mi_2, mi_joint, i_q = v.T
+    return np.column_stack([mi_1 + mi_2 - i_q, i_q - mi_2, i_q - mi_1, mi_joint - i_q, mi_1, mi_2, mi_joint])
