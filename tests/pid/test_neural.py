@@ -21,6 +21,9 @@ from synergy_lab.pid.neural import (  # noqa: E402
     NeuralPID,
     _batch_union_information,
     _batch_union_information_draws,
+    _bracket,
+    _bracket_half_range,
+    _quantities,
     _SinkhornProjection,
 )
 
@@ -175,6 +178,56 @@ def test_weighted_batch_equals_resampled_batch():
         with torch.no_grad():
             iq, _ = _batch_union_information(e1[rep], e2[rep], p1[rep], p2[rep], 5000, 1e-12)
         assert v[0] == pytest.approx(float(iq), abs=1e-9)
+
+
+def test_bracket_correction_exact():
+    """Symmetric biases (CE MI low by b, posterior MI high by b, I_q high by b1 + b2) are removed exactly;
+    a negative gap is left alone; the half-ranges are those of the implied atom brackets."""
+    i1, i2, ij, iq, b1, b2, bj = 0.2, 0.3, 0.9, 0.4, 0.01, 0.02, 0.004
+    rows = np.array([[i1 - b1, i2 - b2, ij - bj, iq + b1 + b2, i1 + b1, i2 + b2, ij + bj]])
+    np.testing.assert_allclose(_bracket(rows, np.ones(3, bool)), [[i1, i2, ij, iq]], atol=1e-15)
+    np.testing.assert_allclose(_bracket(rows, np.array([True, False, True])),
+                               [[i1, i2 - b2, ij, iq + b2]], atol=1e-15)
+    np.testing.assert_allclose(_bracket(rows, np.zeros(3, bool)), rows[:, :4])
+    d = np.array([2 * b1, 2 * b2, 2 * bj])
+    half = _bracket_half_range(d)
+    corners = []  # atoms at every combination of bracket ends of the four base quantities
+    for s1 in (-1, 1):
+        for s2 in (-1, 1):
+            for sj in (-1, 1):
+                for sq in (-1, 1):
+                    base = [i1 + s1 * b1, i2 + s2 * b2, ij + sj * bj, iq + sq * (b1 + b2)]
+                    corners.append(_quantities(np.array([base]))[0])
+    spread = np.ptp(corners, axis=0) / 2
+    np.testing.assert_allclose(half, spread, atol=1e-15)
+
+
+def test_bias_correction_on_known_classifier_noise():
+    """y independent of both sources (every atom and MI is 0) and posteriors 0.5 + N(0, 0.08^2) noise, as an
+    unbiased but noisy classifier gives: the cross-entropy MIs are biased by -E chi2 / 2 ~ -0.018 bit, the
+    posterior MIs and I_q (product coupling: constant scores) upwards. The corrected estimate is ~0 and the
+    brackets contain the truth."""
+    rng = np.random.default_rng(0)
+    n, sigma = 20000, 0.08
+    y = rng.integers(0, 2, n)
+    p = [np.clip(0.5 + sigma * rng.standard_normal(n), 0.05, 0.95) for _ in range(3)]
+    post = [np.column_stack([1 - q, q]) for q in p]
+    loss = np.column_stack([-np.log(q[np.arange(n), y]) for q in post])
+    zeros = torch.zeros((n, 2, 4))
+    est = NeuralPID()
+    est.n_classes_ = 2
+    member = {"y": y, "loss": loss, "e1": zeros, "e2": zeros, "p12": post[2],
+              "p1": torch.as_tensor(post[0], dtype=torch.float32),
+              "p2": torch.as_tensor(post[1], dtype=torch.float32),
+              "batches": NeuralPID._batches(n, 256, rng)}
+    rows, _ = est._evaluate(member, np.ones((1, n)))
+    raw, corrected = _quantities(rows[:, :4])[0], _quantities(_bracket(rows, np.ones(3, bool)))[0]
+    gaps = rows[0, 4:7] - rows[0, :3]
+    assert np.all(gaps > 0.02)  # ~ E chi2 = 4 sigma^2 / ln 2 = 0.037 bit
+    assert rows[0, 3] == pytest.approx(rows[0, 4] + rows[0, 5], abs=1e-3)  # I_q ~ sum of posterior MIs
+    assert abs(raw[0]) > 0.05 and abs(raw[1]) > 0.03 and abs(raw[3]) > 0.03  # R, U1, S badly biased
+    assert np.all(np.abs(corrected) < 0.005), corrected
+    assert np.all(np.abs(corrected) <= _bracket_half_range(gaps))
 
 
 def test_multiclass_string_labels():
