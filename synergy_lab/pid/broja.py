@@ -28,8 +28,9 @@ solved here by a primal-dual interior-point method written for its structure:
   certify ``tol``, the method is rerun projecting and certifying every iterate.
 * Small problems (at most _broja_small.MAX_CONSTRAINTS free marginal constraints, e.g. 8x8x8) run the same
   cell-level method on flat arrays of the active entries with dense normal equations (_broja_small), where
-  the general code would spend its time in numpy call overhead; if neither of its runs certifies ``tol``,
-  the general methods below take over.
+  the general code would spend its time in numpy call overhead, and finish with a few pure Newton steps on
+  the live cells once the vanishing ones are identified (_broja_small._newton_phase; the barrier goes on if
+  they cannot certify); if neither of its runs certifies ``tol``, the general methods below take over.
 
 Cells that must be zero (p(x1,y) = 0 or p(x2,y) = 0) are removed before solving, so zero-probability
 cells and degenerate marginals need no special care.
@@ -109,12 +110,11 @@ class _Problem:
         self.force_system = None  # "cells" or "multipliers" to override the cost model (tests, benchmarks)
 
     def objective(self, q):
-        """F(q) = -H_q(Y|X1,X2) in nats."""
+        """F(q) = -H_q(Y|X1,X2) in nats (0 log 0 = 0: the lean path's Newton phase zeroes vanishing cells)."""
         s = q.sum(axis=2, keepdims=True)
+        pos = self.active & (q > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(
-                self.active, q * np.log(np.where(self.active, q / np.where(s > 0, s, 1.0), 1.0)), 0.0
-            )
+            terms = np.where(pos, q * np.log(np.where(pos, q / np.where(s > 0, s, 1.0), 1.0)), 0.0)
         return float(terms.sum())
 
     def gradient(self, q):
@@ -449,7 +449,8 @@ def solve_broja(p, tol=DEFAULT_TOL_BITS, max_iter=200):
     keep1 = p.sum(axis=(1, 2)) > 0
     keep2 = p.sum(axis=(0, 2)) > 0
     keepy = p.sum(axis=(0, 1)) > 0
-    reduced = p[np.ix_(keep1, keep2, keepy)]
+    full = bool(keep1.all() and keep2.all() and keepy.all())
+    reduced = p if full else p[np.ix_(keep1, keep2, keepy)]
     swapped = reduced.shape[1] > reduced.shape[0]
     if swapped:  # the dense factorisation is over the second source: make it the smaller one
         reduced = reduced.transpose(1, 0, 2)
@@ -457,8 +458,11 @@ def solve_broja(p, tol=DEFAULT_TOL_BITS, max_iter=200):
     q_red, gap_nats, iters = _interior_point(reduced, tol * LN2, max_iter)
     if swapped:
         q_red = q_red.transpose(1, 0, 2)
-    q = np.zeros_like(p)
-    q[np.ix_(keep1, keep2, keepy)] = q_red
+    if full:
+        q = np.array(q_red, dtype=p.dtype)
+    else:
+        q = np.zeros_like(p)
+        q[np.ix_(keep1, keep2, keepy)] = q_red
 
     p_y = p.sum(axis=(0, 1))
     h_y = float(-np.sum(p_y[p_y > 0] * np.log(p_y[p_y > 0])))
@@ -501,7 +505,7 @@ def _interior_point(p, tol_nats, max_iter):
     iters += iters2
     if gap2 < gap:
         q, gap = q2, gap2
-    if gap <= STALL_TOL_BITS * LN2:
+    if gap <= max(tol_nats, STALL_TOL_BITS * LN2):  # the fallback met tol, or stalled close enough
         return q, max(gap, 0.0), iters
     raise BrojaConvergenceError(
         f"BROJA interior point stopped at a certified gap of {gap / LN2:.3e} bits after {iters} iterations "
