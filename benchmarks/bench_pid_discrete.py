@@ -191,12 +191,26 @@ def run_references(tables, timeout):
     return out
 
 
+def best_of(fn, p, budget_s=1.0, most=25):
+    """Fastest of repeated calls (timeit's rule: the minimum is the least disturbed by other jobs)."""
+    best, spent = float("inf"), 0.0
+    for _ in range(most):
+        t0 = time.perf_counter()
+        fn(p)
+        took = time.perf_counter() - t0
+        best, spent = min(best, took), spent + took
+        if spent > budget_s:
+            break
+    return best
+
+
 def run_ours(tables):
     ours(random_table(2, WARMUP))
     out = {}
     for n, ps in tables.items():
         res = [timed(ours, p) for p in ps]
         out[n] = [(t, a) for t, (a, _) in res], max(g for _, (_, g) in res)
+        out[n, "best"] = statistics.median(best_of(ours, p) for p in ps)
         print(f"  ... {'ours':15s} {n:3d}^3: ok", file=sys.stderr, flush=True)
     return out
 
@@ -212,6 +226,8 @@ def print_table(tables, refs, mine, timeout):
             t_ours = statistics.median(t for t, _ in mine[n][0])
             gap = f"certified gap <= {mine[n][1]:.1e}"
             print(f"{n:>4}³ | {'ours':15} | {fmt_time(t_ours):>11} | {'1':>8} | {gap}")
+            print(f"{n:>4}³ | {'ours, best-of':15} | {fmt_time(mine[n, 'best']):>11} | {'':>8} | "
+                  f"fastest of repeated calls per table (<= 25 or 1 s), median over tables")
         elif refs[n, yard][0] == "ok":
             base = [a for _, a in refs[n, yard][1]]
         for name in REFERENCES:
