@@ -34,19 +34,22 @@ ESTIMATOR_INPUTS = {
 }
 #: Targets that are class labels (every estimator) vs continuous (Gaussian sources: GaussianPID only).
 DISCRETE_GENERATORS = ("gate", "compositional")
-#: NeuralPID trains three classifiers and an alignment network per fit: ~3 min at n = 20k on 2 busy cores.
+#: NeuralPID trains 5 independent copies (3 classifiers and an aligner each) per fit: ~40-70 s at n = 20k on
+#: 2 busy cores, so the grid stops it at this n (raise it on a bigger machine).
 NEURAL_MAX_N = 5000
 
 
 def estimator(name, seed, n_bootstrap):
     import synergy_lab.pid as pid  # noqa: PLC0415
 
+    if name == "NeuralPID":  # n_bootstrap there counts resamples per ensemble member: keep its default
+        return pid.NeuralPID(random_state=seed)
     return getattr(pid, name)(random_state=seed, n_bootstrap=n_bootstrap)
 
 
-def settings(quick: bool) -> list[dict]:
+def settings(quick: bool, sizes=None) -> list[dict]:
     """Generator settings: (generator, params, target) with the sample sizes to try."""
-    sizes = [2000, 5000] if quick else [500, 2000, 5000, 20000]
+    sizes = sizes or ([2000, 5000] if quick else [500, 2000, 5000, 20000])
     out = []
     for gate in ("xor", "and", "copy", "rdn", "unq", "sum"):
         out.append({"generator": "gate", "params": {"name": gate}, "target": "y", "sizes": sizes})
@@ -75,14 +78,17 @@ def settings(quick: bool) -> list[dict]:
     return out
 
 
-def tasks(quick: bool, seeds, estimators) -> list[dict]:
+def tasks(quick: bool, seeds, estimators, sizes=None, generators=None,
+          neural_max_n=NEURAL_MAX_N) -> list[dict]:
     out = []
-    for s in settings(quick):
+    for s in settings(quick, sizes):
+        if generators and s["generator"] not in generators:
+            continue
         for est in estimators:
             if s["generator"] not in DISCRETE_GENERATORS and est != "GaussianPID":
                 continue  # continuous targets: only the Gaussian estimator applies
             for n in s["sizes"]:
-                if est == "NeuralPID" and n > NEURAL_MAX_N:
+                if est == "NeuralPID" and n > neural_max_n:
                     continue  # minutes per fit on 2 cores beyond this; run it on a bigger machine
                 for seed in seeds:
                     out.append(
@@ -163,12 +169,18 @@ def main(argv=None):
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--figure", default=str(FIGURE))
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="+", help="sample sizes (default: by --quick)")
+    parser.add_argument("--generators", nargs="+", choices=["gate", "compositional", "gaussian"],
+                        help="only these generators")
+    parser.add_argument("--neural-max-n", type=int, default=NEURAL_MAX_N,
+                        help=f"largest n for NeuralPID (default {NEURAL_MAX_N})")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.estimators) - set(ESTIMATOR_INPUTS))
     if unknown:
         parser.error(f"unknown estimator(s) {unknown}; valid: {sorted(ESTIMATOR_INPUTS)}")
     if not args.plot_only:
-        todo = tasks(args.quick, range(args.seeds), args.estimators)
+        todo = tasks(args.quick, range(args.seeds), args.estimators, args.sizes, args.generators,
+                     args.neural_max_n)
         run_tasks(todo, run_task, args.out, n_jobs=args.n_jobs, backend=args.backend)
     from synergy_lab.plots import estimator_accuracy_figure  # noqa: PLC0415
 
