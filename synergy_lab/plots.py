@@ -84,6 +84,8 @@ def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
             s = err[err["method"] == m]
             ax.plot(s["n"], s["abs_error"], "o-", color=colours[m], label=m)
         ax.set(xscale="log", yscale="log", xlabel="samples n", ylabel="mean |error| (bits)")
+        ax.set_xticks(sorted(err["n"].unique()), [f"{n:,}" for n in sorted(err["n"].unique())])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("PID estimators against exact ground truth (top: largest n; error bars: std over seeds)")
     return _save(fig, path)
