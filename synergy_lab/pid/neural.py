@@ -284,6 +284,9 @@ class NeuralPID(PIDEstimator):
                 ref, since = losses[-1], 0
             elif (since := since + 1) >= _PATIENCE:
                 break
+        if not np.isfinite(best):
+            raise ValueError(f"NeuralPID: a classifier diverged (early-stopping loss {losses[-1]}); lower lr "
+                             f"(now {self.lr})")
         net.load_state_dict(best_state)
         return losses
 

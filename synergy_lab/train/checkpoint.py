@@ -78,14 +78,23 @@ def prune_checkpoints(out_dir, keep: int) -> None:
         path.unlink(missing_ok=True)
 
 
-def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the fields that differ between two nested config dicts."""
+def config_differences(saved: dict, current: dict, prefix: str = "",
+                       defaults: dict | None = None) -> list[str]:
+    """Dotted names of the fields that differ between two nested config dicts.
+
+    A field missing from ``saved`` (added to the config after the checkpoint was written) counts as equal when
+    ``current`` holds its value in ``defaults`` (the fingerprint of a default config).
+    """
     out = []
+    defaults = defaults or {}
     for key in sorted(set(saved) | set(current)):
         a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
+        if key not in saved and key in defaults and defaults[key] == b:
+            continue
         name = f"{prefix}{key}"
         if isinstance(a, dict) and isinstance(b, dict):
-            out += config_differences(a, b, name + ".")
+            sub = defaults.get(key) if isinstance(defaults.get(key), dict) else None
+            out += config_differences(a, b, name + ".", sub)
         elif a != b:
             out.append(name)
     return out

@@ -205,7 +205,7 @@ class DataConfig:
         Parameters of ``"noise_drop"``: x' = (x + noise_std * N(0, 1)) * (U > drop_prob).
     colour_jitter : bool
         ``"simclr"`` only: apply the colour jitter (it perturbs Trifeature's synergy attribute, the colour;
-        off for the ablation).
+        off for the ablation). Grayscale (p = 0.2) still applies either way, as in the public code.
     crop_scale : (float, float)
         ``"simclr"`` only: area range of the random resized crop (the paper's (0.08, 1); small images need
         larger crops to keep the shape visible).
@@ -280,6 +280,10 @@ class DataConfig:
         _float("data.params.test_fraction", p["test_fraction"], 0.0, 1.0, lo_open=True, hi_open=True)
         _float("data.params.validation_fraction", p["validation_fraction"], 0.0, 1.0, hi_open=True)
         _choice("data.params.design", p["design"], TRIFEATURE_DESIGNS)
+        tenths = p["test_fraction"] * 10
+        if p["design"] == "balanced" and abs(tenths - round(tenths)) > 1e-9:
+            raise ValueError(f"data.params.test_fraction: the balanced design splits whole tenths (multiples "
+                             f"of 0.1), got {p['test_fraction']!r}")
         if p["cache_dir"] is not None and not isinstance(p["cache_dir"], str):
             raise TypeError(f"data.params.cache_dir must be a folder path string, got {p['cache_dir']!r}")
 
@@ -614,6 +618,7 @@ class TrainConfig:
     def fingerprint(self) -> dict:
         """The fields that determine the trained result (everything but output, logging and eval)."""
         d = self.to_dict()
+        d["data"]["params"].pop("cache_dir", None)  # where rendered images are cached, not what they are
         return {k: v for k, v in d.items() if k not in _RUN_ONLY}
 
     def override(self, updates: Mapping[str, Any]) -> TrainConfig:

@@ -8,8 +8,8 @@
   device once as uint8; every pair set (biased or unbiased training pairs, unbiased probe pairs of the
   train, validation and test splits) is a pair of index vectors into them, so a batch is one gather on the
   device and 10,000 pairs of 224-px images never exist as 3 GB of copies. The probes are fitted on train
-  pairs, selected on validation pairs and reported on test pairs (spec §4, without the public code's model
-  selection on test).
+  pairs and scored on validation pairs (for model selection) and test pairs (reported); the public code
+  selects its checkpoint on test (spec §4).
 * ``synthetic_images``: Trifeature-shaped random uint8 images (two modalities of 3 x R x R, default
   R = 224) with random labels, generated on the device from the seed, for throughput checks. Probes on it
   are meaningless (random labels).

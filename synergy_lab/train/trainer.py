@@ -202,7 +202,7 @@ class Trainer:
         if path is None:
             return 0, [], 0.0
         state = load_checkpoint(path, map_location=self.device)
-        diff = config_differences(state["config"], cfg.fingerprint())
+        diff = config_differences(state["config"], cfg.fingerprint(), defaults=TrainConfig().fingerprint())
         if diff:
             raise ValueError(f"out_dir {cfg.out_dir!r} holds checkpoints of a different config (fields "
                              f"{', '.join(diff)} differ): use another out_dir, or resume=False")

@@ -306,3 +306,10 @@ def test_bad_data_raise():
 def test_importing_pid_does_not_import_torch():
     code = "import sys, synergy_lab.pid; assert 'torch' not in sys.modules, 'synergy_lab.pid imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_diverging_classifier_raises_a_clear_error():
+    rng = np.random.default_rng(0)
+    x1, x2, y = rng.normal(size=(400, 3)) * 1e6, rng.normal(size=(400, 3)) * 1e6, rng.integers(0, 2, 400)
+    with pytest.raises(ValueError, match="a classifier diverged"):
+        NeuralPID(lr=1e12, n_fits=2, random_state=0).fit(x1, x2, y)

@@ -74,3 +74,19 @@ def test_resume_refuses_a_different_config(tmp_path):
     fresh = train(tiny_config("cmc", steps=4, out_dir=out, optim={"lr": 1e-2}, eval={"enabled": False}),
                   resume=False)
     assert fresh.resumed_from == 0
+
+
+def test_checkpoints_from_before_a_new_config_field_still_resume(tmp_path):
+    """A field added after the checkpoint was written matches when the run keeps its default only."""
+    from synergy_lab.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+    out = str(tmp_path / "run")
+    train(tiny_config("cmc", steps=4, out_dir=out, eval={"enabled": False}))
+    path = latest_checkpoint(out)
+    state = load_checkpoint(path)
+    del state["config"]["data"]["crop_scale"]  # as written by a version without this field
+    save_checkpoint(path, state)
+    resumed = train(tiny_config("cmc", steps=4, out_dir=out, eval={"enabled": False}))
+    assert resumed.resumed_from == 4 and resumed.steps == 4
+    with pytest.raises(ValueError, match=r"fields data.crop_scale differ"):
+        train(tiny_config("cmc", steps=4, out_dir=out, data={"crop_scale": [0.5, 1.0]}))

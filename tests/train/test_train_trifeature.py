@@ -10,6 +10,7 @@ from synergy_lab.data.trifeature import make_bimodal_pairs, make_trifeature_imag
 from synergy_lab.methods import make_augment
 from synergy_lab.train import TrainConfig, train
 from synergy_lab.train.data import build_run_data
+from synergy_lab.train.trainer import Trainer
 
 TRIFEATURE = {"name": "trifeature", "params": {"resolution": 32}, "n_train": 512, "n_probe": 1000,
               "n_val": 400, "seed": 7}
@@ -66,12 +67,24 @@ def test_probe_sets_come_from_their_splits_and_are_unbiased(run_data):
 
 
 def test_trifeature_run_reports_validation_and_test_probes():
-    result = train(trifeature_config("infmasking", steps=3))
+    """Probes fitted on the train-split probe pairs, scored on validation and (reported) test pairs."""
+    from synergy_lab.evaluate import extract_features, linear_probe
+
+    trainer = Trainer(trifeature_config("infmasking", steps=3))
+    result = trainer.fit()
     assert len(result.losses) == 3 and np.isfinite(result.losses).all()
     assert set(result.metrics) == {"redundancy", "unique1", "unique2", "synergy"}
-    for probe in result.metrics.values():
-        assert 0.0 <= probe["balanced_accuracy"] <= 1.0 and 0.0 <= probe["val_balanced_accuracy"] <= 1.0
     assert result.metrics["synergy"]["chance"] == pytest.approx(0.5)
+    data = trainer.data
+    feats = {name: extract_features(result.system, pairs, 256) for name, pairs in
+             (("probe", data.probe), ("val", data.val), ("test", data.test))}
+    for target, probe in result.metrics.items():
+        labels = {name: pairs.targets[target].numpy() for name, pairs in
+                  (("probe", data.probe), ("val", data.val), ("test", data.test))}
+        for split, key in (("test", "balanced_accuracy"), ("val", "val_balanced_accuracy")):
+            expected = linear_probe(feats["probe"], labels["probe"], feats[split], labels[split],
+                                    random_state=0)
+            assert probe[key] == pytest.approx(expected), (target, split)
 
 
 def test_supervised_shape_classifier_learns_on_trifeature():
@@ -104,6 +117,7 @@ def test_without_validation_split_the_test_split_is_reported():
     ({"params": {"resolution": 300}}, r"data.params.resolution must be <= 224"),
     ({"params": {"resolution": 32, "renders_per_train": 0}}, r"data.params.renders_per_train must be >= 1"),
     ({"params": {"resolution": 32, "test_fraction": 1.0}}, r"data.params.test_fraction must be in"),
+    ({"params": {"resolution": 32, "test_fraction": 0.15}}, r"test_fraction: the balanced design"),
     ({"colour_jitter": "no"}, r"data.colour_jitter must be true or false"),
 ])
 def test_bad_trifeature_config_raises(data, message):
@@ -129,3 +143,9 @@ def test_crop_scale_reaches_the_augmentation_and_is_validated(run_data):
                          ([0.0, 1.0], r"crop_scale\[0\] must be in")):
         with pytest.raises(ValueError, match=message):
             trifeature_config(data={"crop_scale": bad})
+
+
+def test_cache_dir_is_not_part_of_the_fingerprint():
+    a = trifeature_config(data={"params": {"resolution": 32, "cache_dir": "/tmp/a"}})
+    b = trifeature_config(data={"params": {"resolution": 32, "cache_dir": "/tmp/b"}})
+    assert a.fingerprint() == b.fingerprint() == trifeature_config().fingerprint()
