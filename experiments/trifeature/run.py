@@ -63,6 +63,14 @@ def run_task(task: dict) -> list[dict]:
             for metric in ("balanced_accuracy", "val_balanced_accuracy") if metric in probe]
 
 
+def _mean_std(values: pd.Series) -> str:
+    """``mean ± std (n=k)`` of per-seed percentages (no std for one seed, a dash for none)."""
+    if values.empty:
+        return "—"
+    spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
+    return f"{values.mean():.1f}{spread} (n={len(values)})"
+
+
 def summary_table(table: pd.DataFrame, metric: str = "balanced_accuracy") -> pd.DataFrame:
     """Mean and std over seeds of R, U, S (%) per method, beside the published numbers (``metric``: the test
     split's ``balanced_accuracy``, or ``val_balanced_accuracy``)."""
@@ -73,9 +81,7 @@ def summary_table(table: pd.DataFrame, metric: str = "balanced_accuracy") -> pd.
         for comp, (pairing, targets) in COMPONENTS.items():
             sel = runs[(runs["pairing"] == pairing) & runs["target"].isin(targets)]
             per_seed = 100 * sel.groupby("seed")["value"].mean()
-            row[comp] = (f"{per_seed.mean():.1f} ± {per_seed.std(ddof=1):.1f} (n={len(per_seed)})"
-                         if len(per_seed) > 1 else f"{per_seed.mean():.1f} (n={len(per_seed)})"
-                         if len(per_seed) else "—")
+            row[comp] = _mean_std(per_seed)
         published = PUBLISHED.get(method)
         row["paper R/U/S"] = "/".join(f"{v:.1f}" for v in published) if published else "—"
         rows.append(row)

@@ -81,7 +81,6 @@ def linear_probe(train_feats, train_y, test_feats, test_y, random_state=0, *, C:
     """
     from sklearn.metrics import balanced_accuracy_score
 
-    _check("train", train_feats, train_y)
     x_te, y_te = _check("test", test_feats, test_y)
     predict = fit_linear_probe(train_feats, train_y, random_state, C=C, max_iter=max_iter)
     return float(balanced_accuracy_score(y_te, predict(x_te)))

@@ -15,14 +15,7 @@ import torch
 from scipy.stats import t as student_t
 
 from ._estimator_base import INTERVAL_QUANTITIES, PIDEstimator
-from ._neural_batch import (  # noqa: F401  (the projection is re-exported for tests)
-    _Adam,
-    _Aligner,
-    _batch_union_information,
-    _batch_union_information_draws,
-    _mlp,
-    _SinkhornProjection,
-)
+from ._neural_batch import _Adam, _Aligner, _batch_union_information, _batch_union_information_draws, _mlp
 from ._result import COMPONENTS, PIDResult
 
 _LN2 = math.log(2.0)

@@ -375,8 +375,7 @@ class Trainer:
         if unknown:
             raise ValueError(f"eval.targets: unknown target {unknown[0]!r}; valid: {available}")
         return probe_targets(f_probe, labels, f_report, report_labels, targets, random_state=cfg.seed,
-                             more_tests=held_out if report == "test" else None, C=cfg.eval.C,
-                             max_iter=cfg.eval.max_iter)
+                             more_tests=held_out, C=cfg.eval.C, max_iter=cfg.eval.max_iter)
 
     def _write_outputs(self, result: TrainResult) -> None:
         out = self.config.out_dir

@@ -17,15 +17,12 @@ torch = pytest.importorskip("torch")
 from synergy_lab.data import gate, make_compositional, make_gate, sample_table  # noqa: E402
 from synergy_lab.pid import COMPONENTS  # noqa: E402
 from synergy_lab.pid._estimator_base import INTERVAL_QUANTITIES  # noqa: E402
-from synergy_lab.pid.neural import (  # noqa: E402
-    NeuralPID,
+from synergy_lab.pid._neural_batch import (  # noqa: E402
     _batch_union_information,
     _batch_union_information_draws,
-    _bracket,
-    _bracket_half_range,
-    _quantities,
     _SinkhornProjection,
 )
+from synergy_lab.pid.neural import NeuralPID, _bracket, _bracket_half_range, _quantities  # noqa: E402
 
 
 def noisy_gate(name, n=4000, dim=4, noise=0.1, seed=0):

@@ -149,3 +149,12 @@ def test_cache_dir_is_not_part_of_the_fingerprint():
     a = trifeature_config(data={"params": {"resolution": 32, "cache_dir": "/tmp/a"}})
     b = trifeature_config(data={"params": {"resolution": 32, "cache_dir": "/tmp/b"}})
     assert a.fingerprint() == b.fingerprint() == trifeature_config().fingerprint()
+
+
+def test_config_choice_lists_match_the_modules_they_mirror():
+    """config.py repeats two choice lists because their modules import torch; they must not drift apart."""
+    from synergy_lab.data.trifeature import DESIGNS
+    from synergy_lab.models.encoders import DOWNSAMPLES
+    from synergy_lab.train.config import CNN_DOWNSAMPLES, TRIFEATURE_DESIGNS
+
+    assert TRIFEATURE_DESIGNS == DESIGNS and CNN_DOWNSAMPLES == DOWNSAMPLES
