@@ -156,16 +156,17 @@ def _batch_union_information(e1, e2, p1, p2, n_iter, tol):
 
 @torch.no_grad()
 def _batch_union_information_draws(e1, e2, p1, p2, w, n_iter, tol):
-    """Batch ``I_q`` (nats) and the posterior MIs ``I_q(Y; X_i)`` for R weightings ``w`` (R, B) of one batch
-    at once (no gradient): arrays (R, 3), and the largest L1 row residual."""
+    """Batch ``I_q`` (nats), the posterior MIs ``I_q(Y; X_i)`` and the batch label entropy ``H(pi)`` for R
+    weightings ``w`` (R, B) of one batch at once (no gradient): arrays (R, 4), and the largest L1 row
+    residual."""
     kern = _batch_scores(e1, e2)
     kern = torch.exp(kern - kern.amax(dim=(1, 2), keepdim=True))
     kern_t = kern.transpose(1, 2).contiguous()
     row, col, pi = _batch_marginals(p1, p2, w)
     u, v = _sinkhorn(kern, kern_t, row, col, n_iter, tol)
     resid = float((u * _vecmat(v, kern_t) - row).abs().sum((0, 2)).max())
-    out = torch.empty((w.shape[0], 3), dtype=torch.float64)
-    h_pi = _entropy(pi, 0)
+    out = torch.empty((w.shape[0], 4), dtype=torch.float64)
+    out[:, 3] = h_pi = _entropy(pi, 0)
     for r in range(w.shape[0]):
         q = u[:, r, :, None] * kern * v[:, r, None, :]
         q = q / q.sum().clamp_min(_TINY)

@@ -22,7 +22,14 @@ from synergy_lab.pid._neural_batch import (  # noqa: E402
     _batch_union_information_draws,
     _SinkhornProjection,
 )
-from synergy_lab.pid.neural import NeuralPID, _bracket, _bracket_half_range, _quantities  # noqa: E402
+from synergy_lab.pid.neural import (  # noqa: E402
+    NeuralPID,
+    _bracket,
+    _bracket_half_range,
+    _fit_temperature,
+    _quantities,
+    _tempered,
+)
 
 
 def noisy_gate(name, n=4000, dim=4, noise=0.1, seed=0):
@@ -89,6 +96,18 @@ def test_and_gate_within_ci():
     r = est.decomposition_
     assert r.redundancy == pytest.approx(0.311278, abs=0.05) and r.synergy == pytest.approx(0.5, abs=0.05)
     check_identities(r)
+
+
+@pytest.mark.parametrize("name", ["copy", "rdn", "unq"])
+def test_deterministic_coupling_gates_within_ci(name):
+    """Gates whose truth puts the union information at its upper end (a deterministic coupling): the
+    posterior tails and the per-batch label entropy used to bias I_q low (COPY's S came out 0.012 bit high
+    at n = 20k with intervals of +-0.004)."""
+    x1, x2, y, truth = gate_data(name, 4000, 0)
+    est = NeuralPID(random_state=0, **FAST).fit(x1, x2, y)
+    ci = est.confidence_interval(ALPHA_ALL)
+    assert all(_inside(ci, truth).values()), (ci, truth)
+    check_identities(est.decomposition_)
 
 
 def test_compositional_synergy():
@@ -227,6 +246,78 @@ def test_bias_correction_on_known_classifier_noise():
     assert np.all(np.abs(corrected) <= _bracket_half_range(gaps))
 
 
+def test_temperature_scaling_recovers_a_known_temperature():
+    """Labels drawn from softmax(z): logits 2z (over-confident) give T = 2, z / 2 give T = 0.5; separable
+    data give the lower end of the range."""
+    rng = np.random.default_rng(0)
+    z = 2.0 * rng.standard_normal((20000, 3))
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    y = torch.as_tensor((rng.random(20000)[:, None] > np.cumsum(p, 1)).sum(1))
+    for scale, expected in ((2.0, 2.0), (0.5, 0.5), (1.0, 1.0)):
+        assert _fit_temperature(torch.as_tensor(scale * z, dtype=torch.float32), y) == pytest.approx(
+            expected, rel=0.05)
+    separable = torch.as_tensor(np.eye(3)[y.numpy()] * 5.0, dtype=torch.float32)
+    assert _fit_temperature(separable, y) == pytest.approx(0.2, rel=1e-2)
+
+
+def _member(y, p1, p2, p12, batch_size, rng):
+    """An evaluation state with constant alignment scores (embeddings of zeros) and given posteriors."""
+    n = len(y)
+    zeros = torch.zeros((n, p1.shape[1], 4))
+    return _tempered({"y": y, "logits": [np.log(np.maximum(p, 1e-300)) for p in (p1, p2, p12)], "e1": zeros,
+                      "e2": zeros, "batches": NeuralPID._batches(n, batch_size, rng)}, 1.0)
+
+
+def _label_entropy(labels):
+    freq = np.bincount(labels) / len(labels)
+    freq = freq[freq > 0]
+    return -np.sum(freq * np.log2(freq))
+
+
+def test_batch_label_entropy_is_the_evaluation_parts():
+    """Y = X1 = X2 with exact posteriors: I_q and both posterior MIs equal the label entropy of the whole
+    evaluation part, not the mean label entropy of its batches (low by ~(K - 1) / (2 B ln 2) bit)."""
+    rng = np.random.default_rng(0)
+    n, k, batch = 4000, 3, 16
+    y = rng.integers(0, k, n)
+    onehot = np.eye(k)[y]
+    est = NeuralPID()
+    est.n_classes_ = k
+    member = _member(y, onehot, onehot, onehot, batch, rng)
+    rows, _ = est._evaluate(member, np.ones((1, n)))
+    h_y = _label_entropy(y)
+    np.testing.assert_allclose(rows[0, 3:7], h_y, atol=1e-5)
+    np.testing.assert_allclose(rows[0, :3], h_y, atol=1e-5)  # cross-entropy 0
+    batch_mean = np.mean([_label_entropy(y[b]) for b in member["batches"]])
+    assert h_y - batch_mean > 0.05  # what the per-batch entropies would have cost
+
+
+def test_tempered_member_and_calibration_term():
+    """Factor 1 reproduces the member; a factor below 1 sharpens the posteriors. The calibration term is
+    added to the interval and leaves the point estimate alone."""
+    rng = np.random.default_rng(1)
+    n, k = 500, 3
+    p = rng.dirichlet(np.ones(k), size=(3, n))
+    y = rng.integers(0, k, n)
+    member = _member(y, p[0], p[1], p[2], 100, rng)
+    np.testing.assert_allclose(member["p12"], p[2], atol=1e-12)
+    np.testing.assert_allclose(member["loss"][:, 0], -np.log(p[0][np.arange(n), y]), atol=1e-12)
+    sharp = _tempered(member, 0.5)
+    np.testing.assert_allclose(sharp["p12"], p[2] ** 2 / np.sum(p[2] ** 2, 1, keepdims=True), atol=1e-12)
+    data = noisy_gate("copy", n=800, seed=3)
+    plain = NeuralPID(random_state=2, **dict(SMALL, calibration_margin=0.0)).fit(*data)
+    wide = NeuralPID(random_state=2, **dict(SMALL, calibration_margin=0.3)).fit(*data)
+    assert plain.decomposition_.atoms() == wide.decomposition_.atoms()
+    assert all(v == 0 for v in plain.decomposition_.info["calibration_range"].values())
+    extra = pd.Series(wide.decomposition_.info["calibration_range"])
+    assert extra.max() > 0
+    ci0, ci1 = plain.confidence_interval(), wide.confidence_interval()
+    extra = extra[ci0.index].to_numpy()
+    np.testing.assert_allclose((ci1["high"] - ci0["high"]).to_numpy(), extra, atol=1e-12)
+    np.testing.assert_allclose((ci0["low"] - ci1["low"]).to_numpy(), extra, atol=1e-12)
+
+
 def test_multiclass_string_labels():
     x1, x2, y = noisy_gate("xor_k", n=900, seed=5)
     est = NeuralPID(random_state=0, **SMALL).fit(x1, x2, np.array(["a", "b", "c"])[y])
@@ -270,6 +361,8 @@ def test_sinkhorn_projection_marginals_and_implicit_gradient():
         (dict(n_bootstrap=-1), "n_bootstrap"),
         (dict(n_fits=0), "n_fits"),
         (dict(align_max_steps=0), "align_max_steps"),
+        (dict(calibration_margin=1.0), "calibration_margin"),
+        (dict(calibration_margin=-0.1), "calibration_margin"),
     ],
 )
 def test_bad_parameters_raise(params, message):
