@@ -31,6 +31,16 @@ def _save(fig, path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def error_curves(agg: pd.DataFrame) -> pd.DataFrame:
+    """Mean absolute error per (method, metric, n) over the settings (dataset, params, target) that the
+    method ran at every one of its sample sizes, so that each curve averages the same settings at every n
+    (e.g. when NeuralPID's largest n was run on the gates only, its whole curve is the gates')."""
+    setting = ["method", "dataset", "params", "target"]
+    runs = agg.groupby(setting)["n"].transform("nunique")
+    complete = agg[runs == agg.groupby("method")["n"].transform("nunique")]
+    return complete.groupby(["method", "metric", "n"])["abs_error"].mean().reset_index()
+
+
 def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
     """Estimate vs ground truth per PID component (top) and absolute error vs sample size (bottom).
 
@@ -57,6 +67,7 @@ def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
         .reset_index()
     )
     largest = agg[agg["n"] == agg.groupby(keys[:-1])["n"].transform("max")]
+    curves = error_curves(agg)
 
     fig, axes = plt.subplots(2, len(COMPONENTS), figsize=(4.2 * len(COMPONENTS), 8.2))
     for col, comp in enumerate(COMPONENTS):
@@ -79,7 +90,7 @@ def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
             )
         ax.set(title=_LABELS[comp], xlabel="ground truth (bits)", ylabel="estimate (bits)")
         ax = axes[1, col]
-        err = agg[agg["metric"] == comp].groupby(["method", "n"])["abs_error"].mean().reset_index()
+        err = curves[curves["metric"] == comp]
         for m in methods:
             s = err[err["method"] == m]
             ax.plot(s["n"], s["abs_error"], "o-", color=colours[m], label=m)
@@ -87,5 +98,6 @@ def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
         ax.set_xticks(sorted(err["n"].unique()), [f"{n:,}" for n in sorted(err["n"].unique())])
         ax.xaxis.set_minor_formatter(plt.NullFormatter())
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("PID estimators against exact ground truth (top: largest n; error bars: std over seeds)")
+    fig.suptitle("PID estimators against exact ground truth (top: largest n, error bars: std over seeds; "
+                 "bottom: settings run at every n)")
     return _save(fig, path)
