@@ -38,12 +38,14 @@ cells and degenerate marginals need no special care.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas as _blas
 from scipy.linalg import lapack as _lapack
+from scipy.special import entr as _entr
 
 from . import _broja_small
 from ._base import DiscreteMeasure, register
@@ -57,6 +59,7 @@ DEFAULT_TOL_BITS = 1e-10
 STALL_TOL_BITS = 1e-7
 
 _STEP_TO_BOUNDARY = 0.995
+_EPS = float(np.finfo(float).eps)
 #: _cell_barrier: a Newton step may shrink an entry to this fraction of its value at most (clipped there).
 _CELL_SHRINK = 0.1
 #: _cell_barrier: dual slack s of the start's heaviest cell (the others get more).
@@ -93,20 +96,20 @@ class _Problem:
         self.p = p
         self.a = p.sum(axis=1)  # p(x1, y)
         self.b = p.sum(axis=0)  # p(x2, y)
-        self.p_y = p.sum(axis=(0, 1))
-        self.active = (self.a[:, None, :] > 0) & (self.b[None, :, :] > 0)
+        self.p_y = self.a.sum(axis=0)
         self.n1, self.n2, self.ny = p.shape
         self.row_a = self.a > 0
         self.row_b = self.b > 0
+        self.active = self.row_a[:, None, :] & self.row_b[None, :, :]
         # One marginal constraint per y is implied by the others (both sum to p(y)): pin that beta to 0.
-        self.ref_b = np.argmax(self.b, axis=0)
+        self.ref_b = self.b.argmax(axis=0)
         free_b = self.row_b.copy()
         free_b[self.ref_b, np.arange(self.ny)] = False
         self.free_b = free_b
-        self.n_active = int(self.active.sum())
+        self.n_active = int(np.count_nonzero(self.active))
         # Marginal error left by restore_marginals: a couple of ulps of the largest entry (the round-off of
         # summing q itself); its effect on the primal value is ~1e-13 nats, far below any requested gap.
-        self.residual_floor = 2.0 * np.finfo(float).eps * max(float(self.a.max()), float(self.b.max()))
+        self.residual_floor = 2.0 * _EPS * max(float(self.a.max()), float(self.b.max()))
         self.force_system = None  # "cells" or "multipliers" to override the cost model (tests, benchmarks)
 
     def objective(self, q):
@@ -446,10 +449,13 @@ def solve_broja(p, tol=DEFAULT_TOL_BITS, max_iter=200):
         Iterations, wall time.
     """
     t0 = time.perf_counter()
-    keep1 = p.sum(axis=(1, 2)) > 0
-    keep2 = p.sum(axis=(0, 2)) > 0
-    keepy = p.sum(axis=(0, 1)) > 0
-    full = bool(keep1.all() and keep2.all() and keepy.all())
+    full = bool(p.all())  # no zero entry: no empty row either (the usual case, one reduction)
+    if not full:
+        p_1y = p.sum(axis=1)
+        keep1 = p_1y.sum(axis=1) > 0
+        keep2 = p.sum(axis=(0, 2)) > 0
+        keepy = p_1y.sum(axis=0) > 0
+        full = bool(keep1.all() and keep2.all() and keepy.all())
     reduced = p if full else p[np.ix_(keep1, keep2, keepy)]
     swapped = reduced.shape[1] > reduced.shape[0]
     if swapped:  # the dense factorisation is over the second source: make it the smaller one
@@ -464,13 +470,10 @@ def solve_broja(p, tol=DEFAULT_TOL_BITS, max_iter=200):
         q = np.zeros_like(p)
         q[np.ix_(keep1, keep2, keepy)] = q_red
 
+    # I_q(X1,X2;Y) = H(Y) - H_q(X1,X2,Y) + H_q(X1,X2) (entr(x) = -x ln x, 0 at 0)
     p_y = p.sum(axis=(0, 1))
-    h_y = float(-np.sum(p_y[p_y > 0] * np.log(p_y[p_y > 0])))
-    s = q.sum(axis=2, keepdims=True)
-    pos = q > 0
-    cond_ent = float(-np.sum(q[pos] * np.log((q / np.where(s > 0, s, 1.0))[pos])))
-    union_bits = (h_y - cond_ent) / LN2
-    info = {"iterations": iters, "seconds": time.perf_counter() - t0, "n_active": int((q > 0).sum())}
+    union_bits = float(_entr(p_y).sum() - _entr(q).sum() + _entr(q.sum(axis=2)).sum()) / LN2
+    info = {"iterations": iters, "seconds": time.perf_counter() - t0, "n_active": int(np.count_nonzero(q))}
     return q, union_bits, gap_nats / LN2, info
 
 
@@ -515,7 +518,7 @@ def _interior_point(p, tol_nats, max_iter):
 
 def _small_enough(prob):
     """Whether the lean dense path (_broja_small) applies: few enough free marginal constraints."""
-    m = int(prob.row_a.sum()) + int(prob.free_b.sum())
+    m = int(np.count_nonzero(prob.row_a)) + int(np.count_nonzero(prob.free_b))
     return m <= _broja_small.MAX_CONSTRAINTS
 
 
@@ -711,10 +714,13 @@ def _max_step(q, dq, lam, dlam, act):
 
 
 def _is_vertex(prob):
-    """True when every row of one marginal has a single active cell: then q = p is the only feasible table."""
-    per_a = prob.active.sum(axis=1)  # (n1, ny)
-    per_b = prob.active.sum(axis=0)  # (n2, ny)
-    return bool(np.all(per_a[prob.row_a] == 1) or np.all(per_b[prob.row_b] == 1))
+    """True when every row of one marginal has a single active cell: then q = p is the only feasible table.
+
+    Every row (x1,y) with p(x1,y) > 0 has at least one active entry (any x2 with p(x1,x2,y) > 0) and the
+    others none, so that is the case exactly when the active entries are as many as those rows.
+    """
+    n = prob.n_active
+    return n == int(np.count_nonzero(prob.row_a)) or n == int(np.count_nonzero(prob.row_b))
 
 
 @register
@@ -740,7 +746,7 @@ class Broja(DiscreteMeasure):
     nonnegative = True
 
     def _redundancy(self, p, mi_1, mi_2, mi_joint, tol=DEFAULT_TOL_BITS, max_iter=200):
-        if not (np.isfinite(tol) and tol > 0):
+        if not (math.isfinite(tol) and tol > 0):
             raise ValueError(f"tol must be a positive number of bits, got {tol!r}")
         q, union, gap, info = solve_broja(p, tol=tol, max_iter=max_iter)
         union = _within_known_bounds(union, gap, max(mi_1, mi_2), mi_joint)
