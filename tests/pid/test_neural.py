@@ -218,6 +218,14 @@ def test_bracket_correction_exact():
     np.testing.assert_allclose(half, spread, atol=1e-15)
 
 
+def _member(y, p1, p2, p12, batch_size, rng):
+    """An evaluation state with constant alignment scores (embeddings of zeros) and given posteriors."""
+    n = len(y)
+    zeros = torch.zeros((n, p1.shape[1], 4))
+    return _tempered({"y": y, "logits": [np.log(np.maximum(p, 1e-300)) for p in (p1, p2, p12)], "e1": zeros,
+                      "e2": zeros, "batches": NeuralPID._batches(n, batch_size, rng)}, 1.0)
+
+
 def test_bias_correction_on_known_classifier_noise():
     """y independent of both sources (every atom and MI is 0) and posteriors 0.5 + N(0, 0.08^2) noise, as an
     unbiased but noisy classifier gives: the cross-entropy MIs are biased by -E chi2 / 2 ~ -0.018 bit, the
@@ -228,15 +236,9 @@ def test_bias_correction_on_known_classifier_noise():
     y = rng.integers(0, 2, n)
     p = [np.clip(0.5 + sigma * rng.standard_normal(n), 0.05, 0.95) for _ in range(3)]
     post = [np.column_stack([1 - q, q]) for q in p]
-    loss = np.column_stack([-np.log(q[np.arange(n), y]) for q in post])
-    zeros = torch.zeros((n, 2, 4))
     est = NeuralPID()
     est.n_classes_ = 2
-    member = {"y": y, "loss": loss, "e1": zeros, "e2": zeros, "p12": post[2],
-              "p1": torch.as_tensor(post[0], dtype=torch.float32),
-              "p2": torch.as_tensor(post[1], dtype=torch.float32),
-              "batches": NeuralPID._batches(n, 256, rng)}
-    rows, _ = est._evaluate(member, np.ones((1, n)))
+    rows, _ = est._evaluate(_member(y, *post, 256, rng), np.ones((1, n)))
     raw, corrected = _quantities(rows[:, :4])[0], _quantities(_bracket(rows, np.ones(3, bool)))[0]
     gaps = rows[0, 4:7] - rows[0, :3]
     assert np.all(gaps > 0.02)  # ~ E chi2 = 4 sigma^2 / ln 2 = 0.037 bit
@@ -259,14 +261,6 @@ def test_temperature_scaling_recovers_a_known_temperature():
             expected, rel=0.05)
     separable = torch.as_tensor(np.eye(3)[y.numpy()] * 5.0, dtype=torch.float32)
     assert _fit_temperature(separable, y) == pytest.approx(0.2, rel=1e-2)
-
-
-def _member(y, p1, p2, p12, batch_size, rng):
-    """An evaluation state with constant alignment scores (embeddings of zeros) and given posteriors."""
-    n = len(y)
-    zeros = torch.zeros((n, p1.shape[1], 4))
-    return _tempered({"y": y, "logits": [np.log(np.maximum(p, 1e-300)) for p in (p1, p2, p12)], "e1": zeros,
-                      "e2": zeros, "batches": NeuralPID._batches(n, batch_size, rng)}, 1.0)
 
 
 def _label_entropy(labels):
