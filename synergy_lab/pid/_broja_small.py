@@ -1,4 +1,4 @@
-"""Lean dense form of broja._cell_barrier for small problems (a few hundred marginal constraints).
+"""Lean form of broja._cell_barrier for small and medium problems (up to about 20x20x20).
 
 At sizes like 8x8x8 the general solver's time is numpy call overhead on tiny arrays, not arithmetic. This
 module runs the same cell-level primal-dual method on flat arrays of the active entries instead, and counts
@@ -9,10 +9,10 @@ numpy calls (about 2 us each here, some 60 an iteration):
   slot ``M`` whose multiplier stays 0). The multipliers are one vector ``nu`` = (alpha rows, beta rows, 0).
 * Cell sums are np.add.reduceat over the sorted entries, marginal sums one np.bincount; cell-level factors
   are stacked and gathered to the entries in one call; the two right-hand sides are rows, not columns.
-* The Newton system is reduced to the dense normal equations ``A H^-1 A' dnu = -A H^-1 rhs`` over all free
-  marginal constraints at once (size M = free (x1,y) rows + free (x2,y) rows): the cell-coupling part by one
-  BLAS syrk into a Fortran-order lower triangle, the diagonal blocks scattered into it, and factorised in
-  place by one Cholesky. The right-hand side is affine in the centring target, so one two-column solve
+* The Newton system is reduced to the normal equations ``A H^-1 A' dnu = -A H^-1 rhs`` over all free
+  marginal constraints at once (size M = free (x1,y) rows + free (x2,y) rows), factorised whole (one syrk,
+  one Cholesky) or by alpha blocks and a beta Schur complement, whichever costs less (_broja_normal).
+  The right-hand side is affine in the centring target, so one two-column solve
   gives every direction the step needs; the centring follows the last step's progress (cell_barrier).
 * The start is the independent coupling with slacks partly centred (_start): about two iterations fewer
   than the dual feasible start.
@@ -33,11 +33,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import blas as _blas
-from scipy.linalg import lapack as _lapack
 
-#: Largest number of free marginal constraints for which the dense normal equations are used.
-MAX_CONSTRAINTS = 320
+from . import _broja_normal
 
 _STEP_TO_BOUNDARY = 0.995
 _CELL_SHRINK = 0.1
@@ -129,14 +126,7 @@ class _Flat:
         self.rab = rab = np.concatenate([ra, rb])
         self.rab3 = np.add.outer((0, m + 1, 2 * m + 2), rab).ravel()
         self.buf3 = np.empty((3, 2, e))
-        # The normal matrix is the lower triangle of a Fortran-order array: entry (rb, ra) of each active
-        # entry (rb > ra) at flat position ra * m + rb; a pinned beta's (rb == m) lands on (0, ra + 1), in the
-        # upper triangle LAPACK never reads (ra + 1 < m: some beta row is free, or _is_vertex held).
-        self.pos_lo = ra * m + rb
-        # (M+1, cells) cell-coupling matrix U, row M a dummy; only these positions are ever written.
-        self.pos_u = rab.reshape(2, e) * ncell + self.cid
-        self.u_buf = np.zeros((m + 1) * ncell)
-        self.nu_buf = np.zeros((2, m + 1))
+        self.normal = _broja_normal.normal_system(self)
         self.cb = np.empty((5, ncell))  # cell-level rows gathered to the entries at once (_directions)
         self.last_system = None  # (factor, q, w) of the last _directions call, for _restore
 
@@ -168,43 +158,15 @@ class _Flat:
         return alpha.reshape(self.n1, self.ny), beta.reshape(self.n2, self.ny)
 
     def factor(self, d, diag, qc=None):
-        """Cholesky factor of A diag(d) A' (+ U U' for the cell couplings ``qc``).
+        """``solve(rows)`` for the normal matrix A diag(d) A' (+ U U' for the cell couplings ``qc``);
+        ``diag`` = A d. See _broja_normal: the dense or the block factorisation, whichever is cheaper."""
+        return self.normal.factor(d, diag, qc)
 
-        ``diag``: the diagonal ``A d`` of A diag(d) A' (the syrk gives that of U U'). A growing ridge
-        (relative to the diagonal) if round-off broke definiteness. Not Jacobi scaled: Cholesky and its
-        triangular solves are as accurate without (van der Sluis), and a row's diagonal is at least its
-        marginal mass, far from under- or overflow.
-        """
-        m = self.m
-        if qc is not None:
-            u = self.u_buf
-            u[self.pos_u[0]] = qc  # each entry's (x1,y) row and (x2,y) row (two scatters: a broadcast
-            u[self.pos_u[1]] = qc  # one takes numpy's slow path)
-            u_t = u[: m * self.ncell].reshape(m, self.ncell).T
-        for k in range(4):
-            if qc is not None:
-                mat = _blas.dsyrk(1.0, u_t, trans=1, lower=1)  # U U', Fortran order, lower triangle
-            else:
-                mat = np.zeros((m, m), order="F")
-            flat = mat.ravel(order="F")  # a view
-            np.add.at(flat, self.pos_lo, d)  # each (rb, ra) pair occurs once (add.at: numpy's fast path)
-            flat[:: m + 1] += diag[:m]
-            if k:
-                flat[:: m + 1] *= 1.0 + 10.0 ** (-16 + 2 * k)
-            chol, info = _lapack.dpotrf(mat, lower=1, clean=0, overwrite_a=1)
-            if info == 0:
-                return chol
-            if info < 0:
-                raise ValueError(f"dpotrf argument {-info}")
-        raise np.linalg.LinAlgError("normal equations are not positive definite even with a ridge")
-
-    def solve_rows(self, chol, rows):
+    @staticmethod
+    def solve_rows(solve, rows):
         """Multipliers (rows of (k, M + 1), the dummy's 0 appended) from a factor() result, for the
         right-hand sides given as the rows of ``rows`` (k, M). The result is a view of a buffer."""
-        x, info = _lapack.dpotrs(chol, rows.T, lower=1)
-        out = self.nu_buf[: rows.shape[0]]
-        out[:, : self.m] = x.T
-        return out
+        return solve(rows)
 
     def cheap_bound(self, nu):
         """Certified lower bound from multipliers nu, made feasible by shifting rows of alpha or of beta."""

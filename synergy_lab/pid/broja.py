@@ -26,11 +26,12 @@ solved here by a primal-dual interior-point method written for its structure:
 * Iterates are projected onto the marginals and certified only near convergence (complementarity below
   _broja_small.CERTIFY_FROM tol), the Newton steps carrying the marginal residual before; if that cannot
   certify ``tol``, the method is rerun projecting and certifying every iterate.
-* Small problems (at most _broja_small.MAX_CONSTRAINTS free marginal constraints, e.g. 8x8x8) run the same
-  cell-level method on flat arrays of the active entries with dense normal equations (_broja_small), where
-  the general code would spend its time in numpy call overhead, and finish with a few pure Newton steps on
-  the live cells once the vanishing ones are identified (_broja_small._newton_phase; the barrier goes on if
-  they cannot certify); if neither of its runs certifies ``tol``, the general methods below take over.
+* Small and medium problems (up to about 20x20x20; _small_enough compares the flops) run the same
+  cell-level method on flat arrays of the active entries with the normal equations in the multipliers
+  (_broja_small, _broja_normal), where the general code would spend its time in numpy call overhead,
+  and finish with a few pure Newton steps on the live cells once the vanishing ones are identified
+  (_broja_small._newton_phase; the barrier goes on if they cannot certify); if neither of its runs
+  certifies ``tol``, the general methods below take over.
 
 Cells that must be zero (p(x1,y) = 0 or p(x2,y) = 0) are removed before solving, so zero-probability
 cells and degenerate marginals need no special care.
@@ -47,7 +48,7 @@ from scipy.linalg import blas as _blas
 from scipy.linalg import lapack as _lapack
 from scipy.special import entr as _entr
 
-from . import _broja_small
+from . import _broja_normal, _broja_small
 from ._base import DiscreteMeasure, register
 from ._broja_linalg import scaled_inverse, scaled_schur, waterfill_level
 from ._tables import LN2
@@ -71,6 +72,10 @@ SINKHORN_ROUNDS = 30
 SEPARATE_STEPS = True  # separate primal and dual step lengths: ~15% fewer iterations measured
 SECOND_ORDER = False  # Mehrotra second-order term: measured to stall on random 4^3-16^3 tables
 TRACE = None  # set to a list to record (iteration, gap, mu, sigma, affine step) while debugging
+#: _small_enough: the lean path is taken while its factorisation flops are at most this factor times the
+#: general path's plus this overhead (the general path's per-iteration numpy calls, about 1 ms).
+LEAN_FLOP_FACTOR = 1.6
+GENERAL_OVERHEAD_FLOPS = 1e7
 
 
 class BrojaConvergenceError(ArithmeticError):
@@ -266,9 +271,7 @@ class _Problem:
 
     def newton_system(self, dinv, c):
         """Factorise ``H dq - A' dnu = rhs, A dq = 0`` for per-cell ``H^-1 = diag(dinv) + dinv dinv' / c``."""
-        n1, n2, ny = self.n1, self.n2, self.ny
-        cost_cells = 3.0 * n1 * n1 * n2 * n2 * ny + (n1 * n2) ** 3 / 3.0 + ny * (n1 + n2) ** 3
-        cost_multipliers = n1 * ny * (n2 * ny) ** 2 + (n2 * ny) ** 3 / 3.0
+        cost_cells, cost_multipliers = _system_flops(self.n1, self.n2, self.ny)
         if self.force_system == "cells" or (self.force_system is None and cost_cells <= cost_multipliers):
             return self._cell_system(dinv, c)
         try:
@@ -516,10 +519,27 @@ def _interior_point(p, tol_nats, max_iter):
     )
 
 
+def _system_flops(n1, n2, ny):
+    """Flops of factorising the Newton system both ways _Problem.newton_system can: (cells, multipliers)."""
+    cells = 3.0 * n1 * n1 * n2 * n2 * ny + (n1 * n2) ** 3 / 3.0 + ny * (n1 + n2) ** 3
+    multipliers = n1 * ny * (n2 * ny) ** 2 + (n2 * ny) ** 3 / 3.0
+    return cells, multipliers
+
+
 def _small_enough(prob):
-    """Whether the lean dense path (_broja_small) applies: few enough free marginal constraints."""
+    """Whether the lean path (_broja_small) is expected to be faster than the general one.
+
+    Its factorisations (dense, or alpha blocks then a beta Schur complement: _broja_normal) cost more flops
+    than the general cell system on large or long-y tables, but it needs fewer numpy calls, and its
+    Newton phase fewer iterations: it is taken while its flops are within LEAN_FLOP_FACTOR of the
+    general path's plus GENERAL_OVERHEAD_FLOPS (measured: the lean path is faster up to 20x20x20 and as
+    fast at 24x24x24; the general one at 32x32x32 and on 4x4x64).
+    """
     m = int(np.count_nonzero(prob.row_a)) + int(np.count_nonzero(prob.free_b))
-    return m <= _broja_small.MAX_CONSTRAINTS
+    ncell = int(np.count_nonzero(prob.active.any(axis=2)))
+    n1, n2, ny = prob.n1, prob.n2, prob.ny
+    lean = min(_broja_normal.dense_flops(m, ncell), _broja_normal.block_flops(n1, n2, ny))
+    return lean <= LEAN_FLOP_FACTOR * min(_system_flops(n1, n2, ny)) + GENERAL_OVERHEAD_FLOPS
 
 
 def _cell_barrier(prob, tol_nats, max_iter, certify_from=np.inf):

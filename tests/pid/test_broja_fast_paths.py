@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from synergy_lab.pid import _broja_small, broja, entropy, mutual_informations
+from synergy_lab.data import random_table
+from synergy_lab.pid import _broja_normal, _broja_small, broja, entropy, mutual_informations
 from synergy_lab.pid.broja import LN2, _Problem
 
 
@@ -64,26 +65,75 @@ def test_start_is_feasible_with_multipliers_fitting_the_independent_coupling():
         assert np.ptp(z) < 1e-12
 
 
-def test_factor_solves_the_normal_equations_without_scaling():
+def _normal_matrix(fl, q, qc):
+    """K = A diag(q) A' (+ U U') over the free constraints, assembled from its definition."""
+    a = np.zeros((fl.m + 1, fl.e))
+    a[fl.ra, np.arange(fl.e)] = 1.0
+    a[fl.rb, np.arange(fl.e)] = 1.0
+    k = (a * q) @ a.T
+    if qc is not None:
+        u = np.zeros((fl.m + 1, fl.ncell))
+        u[fl.ra, fl.cid] = qc
+        u[fl.rb, fl.cid] = qc
+        k += u @ u.T
+    return k[: fl.m, : fl.m]
+
+
+@pytest.mark.parametrize("system", [_broja_normal.DenseNormal, _broja_normal.BlockNormal])
+@pytest.mark.parametrize("coupled", [True, False])
+def test_factor_solves_the_normal_equations_without_scaling(system, coupled):
+    """Both factorisations solve K x = r, on tables with absent and pinned rows alike."""
     rng = np.random.default_rng(3)
     for p in _tables(3, count=10):
         prob, fl = _lean(p)
         if broja._is_vertex(prob):
             continue
         q = prob.p.ravel()[fl.flat] * rng.uniform(0.5, 2.0, fl.e) + 1e-300
-        qc = q * rng.uniform(0.0, 3.0, fl.e)
-        a = np.zeros((fl.m + 1, fl.e))
-        a[fl.ra, np.arange(fl.e)] = 1.0
-        a[fl.rb, np.arange(fl.e)] = 1.0
-        u = np.zeros((fl.m + 1, fl.ncell))
-        u[fl.ra, fl.cid] = qc
-        u[fl.rb, fl.cid] = qc
-        k = (a * q) @ a.T + u @ u.T
+        qc = q * rng.uniform(0.0, 3.0, fl.e) if coupled else None
+        k = _normal_matrix(fl, q, qc)
         rows = rng.normal(size=(2, fl.m))
-        x = fl.solve_rows(fl.factor(q, fl.marginals(q), qc), rows)
+        x = system(fl).factor(q, fl.marginals(q), qc)(rows)
         assert np.all(x[:, fl.m] == 0.0)
-        resid = x[:, : fl.m] @ k[: fl.m, : fl.m] - rows
-        assert np.max(np.abs(resid)) <= 1e-9 * np.max(np.abs(rows)) * np.linalg.cond(k[: fl.m, : fl.m]) ** 0.5
+        resid = x[:, : fl.m] @ k - rows
+        assert np.max(np.abs(resid)) <= 1e-9 * np.max(np.abs(rows)) * np.linalg.cond(k) ** 0.5
+
+
+def test_block_factor_recovers_from_an_indefinite_round_off_with_a_ridge(monkeypatch):
+    """A failed Cholesky of the alpha blocks is retried with a ridge, like the dense one's."""
+    p = random_table((5, 4, 3), random_state=1)
+    prob, fl = _lean(p)
+    q = prob.p.ravel()[fl.flat]
+    qc = 2.0 * q
+    calls, cholesky = [], np.linalg.cholesky
+
+    def failing_once(a):
+        calls.append(a[:, 0, 0].copy())
+        if len(calls) == 1:
+            raise np.linalg.LinAlgError("not positive definite")
+        return cholesky(a)
+
+    monkeypatch.setattr(np.linalg, "cholesky", failing_once)
+    x = _broja_normal.BlockNormal(fl).factor(q, fl.marginals(q), qc)(np.ones((1, fl.m)))
+    assert len(calls) == 2 and np.all(calls[1] > calls[0])  # the diagonal grew
+    k = _normal_matrix(fl, q, qc)
+    np.testing.assert_allclose(x[0, : fl.m], np.linalg.solve(k, np.ones(fl.m)), rtol=1e-6)
+
+
+def test_each_size_takes_the_cheaper_path_and_factorisation():
+    """The cost models' choices at the sizes they were measured on (see _small_enough, _broja_normal)."""
+    picks = {}
+    for shape in [(8, 8, 8), (16, 16, 16), (20, 20, 20), (32, 32, 32), (4, 4, 64), (30, 30, 4)]:
+        prob = _Problem(random_table(shape, random_state=0))
+        lean = broja._small_enough(prob)
+        picks[shape] = type(_broja_small._Flat(prob).normal).__name__ if lean else "general"
+    assert picks == {
+        (8, 8, 8): "DenseNormal",
+        (16, 16, 16): "BlockNormal",
+        (20, 20, 20): "BlockNormal",
+        (32, 32, 32): "general",
+        (4, 4, 64): "general",
+        (30, 30, 4): "BlockNormal",
+    }
 
 
 def test_restore_with_the_last_newton_factor_needs_no_new_one(monkeypatch):
