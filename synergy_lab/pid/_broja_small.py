@@ -1,19 +1,17 @@
-"""Lean form of broja._cell_barrier for small and medium problems (up to about 20x20x20).
+"""Lean form of _broja_barrier._cell_barrier for small and medium problems (up to about 20x20x20).
 
 At sizes like 8x8x8 the general solver's time is numpy call overhead on tiny arrays, not arithmetic. This
 module runs the same cell-level primal-dual method on flat arrays of the active entries instead, and counts
 numpy calls (about 2 us each here, some 60 an iteration):
 
-* The active entries (x1, x2, y) are listed once, sorted by cell, with index arrays into their cell, their
-  free (x1,y) row and their free (x2,y) row (the pinned beta of each y, and nothing else, maps to a dummy
-  slot ``M`` whose multiplier stays 0). The multipliers are one vector ``nu`` = (alpha rows, beta rows, 0).
-* Cell sums are np.add.reduceat over the sorted entries, marginal sums one np.bincount; cell-level factors
-  are stacked and gathered to the entries in one call; the two right-hand sides are rows, not columns.
+* The active entries are listed once, sorted by cell, with index arrays into their cell and marginal rows
+  (_broja_flat._Flat); cell-level factors are stacked and gathered to the entries in one call; the two
+  right-hand sides are rows, not columns.
 * The Newton system is reduced to the normal equations ``A H^-1 A' dnu = -A H^-1 rhs`` over all free
   marginal constraints at once (size M = free (x1,y) rows + free (x2,y) rows), factorised whole (one syrk,
   one Cholesky) or by alpha blocks and a beta Schur complement, whichever costs less (_broja_normal).
-  The right-hand side is affine in the centring target, so one two-column solve
-  gives every direction the step needs; the centring follows the last step's progress (cell_barrier).
+  The right-hand side is affine in the centring target, so one two-column solve gives every direction the
+  step needs; the centring follows the last step's progress (cell_barrier).
 * The start is the independent coupling with slacks partly centred (_start): about two iterations fewer
   than the dual feasible start.
 
@@ -34,11 +32,10 @@ import math
 
 import numpy as np
 
-from . import _broja_normal
+from ._broja_flat import _Flat, _max, _min, _sum
 
 _STEP_TO_BOUNDARY = 0.995
 _CELL_SHRINK = 0.1
-SINKHORN_ROUNDS = 30
 #: Centring target of the first step, as a fraction of mu (later ones follow the progress, cell_barrier).
 FIRST_SIGMA = 0.1
 #: Rounds of _restore's projection with the last Newton system before it factorises its own.
@@ -67,149 +64,7 @@ NEWTON_CERTIFY = 1.0
 NEWTON_S_FLOOR = 1e-3
 #: CERTIFY_FROM while the Newton phase is still to come (it usually certifies first).
 CERTIFY_PENDING = 1.0
-# Reductions without the ndarray-method wrappers (a few us each on tiny arrays, hundreds of calls a solve).
-_sum, _min, _max = np.add.reduce, np.minimum.reduce, np.maximum.reduce
 TRACE = None  # set to a list to record the iterations while debugging
-
-
-class _Flat:
-    """Index structure of the active entries of a broja._Problem, and the linear algebra on them."""
-
-    def __init__(self, prob):
-        n1, n2, ny = prob.n1, prob.n2, prob.ny
-        flat = prob.active.ravel().nonzero()[0]  # C order: sorted by cell (x1, x2)
-        cell = flat // ny  # x1 * n2 + x2
-        # Constraint rows: the free (x1,y) rows, then the free (x2,y) rows, then a dummy M for the pinned beta
-        # of each y. An active entry's rows are never empty (its a(x1,y), b(x2,y) > 0), so the running counts
-        # are the row numbers.
-        row_a = prob.row_a.ravel()
-        free_b = prob.free_b.ravel()
-        amap = row_a.cumsum()
-        na = int(amap[-1])
-        bmap = free_b.cumsum()
-        m = na + int(bmap[-1])
-        amap -= 1
-        bmap = np.where(free_b, bmap + (na - 1), m)
-        # the row maps on the full (x1, x2, y) grid: amap repeated over x2, bmap over x1
-        ra = np.repeat(amap.reshape(n1, ny), n2, axis=0).ravel()[flat]
-        rb = np.concatenate([bmap] * n1)[flat]
-        self.e, self.m, self.na = flat.size, m, na
-        self.n1, self.n2, self.ny = n1, n2, ny
-        self.flat, self.ra, self.rb = flat, ra, rb
-        self.row_a, self.free_b = row_a, free_b
-        self.prob = prob
-        self.floor = prob.residual_floor
-        self.target = np.concatenate([prob.a.ravel()[row_a], prob.b.ravel()[free_b]])
-        self._indices(cell)
-
-    # Entry coordinates, for tests and sinkhorn_bound (the solver itself never needs them).
-    i1 = property(lambda self: self.flat // (self.n2 * self.ny))
-    i2 = property(lambda self: self.flat // self.ny % self.n2)
-    iy = property(lambda self: self.flat % self.ny)
-    ia = property(lambda self: self.i1 * self.ny + self.iy)
-    ib = property(lambda self: self.i2 * self.ny + self.iy)
-
-    def _indices(self, cell):
-        """Cells, index arrays and buffers that depend on the entries kept (restrict() redoes them)."""
-        m, e, ra, rb = self.m, self.e, self.ra, self.rb
-        first = np.empty(e, bool)
-        first[0] = True
-        np.not_equal(cell[1:], cell[:-1], out=first[1:])
-        self.starts = first.nonzero()[0]
-        self.starts2 = np.concatenate([self.starts, self.starts + e])  # both rows of a (2, E) array
-        self.cid = first.cumsum()
-        self.cid -= 1
-        self.ncell = ncell = self.starts.size
-        self.cell_pos = cell[self.starts]
-        # Each entry lies in one (x1,y) row and one (x2,y) row: marginal sums are one bincount over rab of
-        # the entry values written twice; ``rab3`` does three such vectors at once (buf3, _directions).
-        self.rab = rab = np.concatenate([ra, rb])
-        self.rab3 = np.add.outer((0, m + 1, 2 * m + 2), rab).ravel()
-        self.buf3 = np.empty((3, 2, e))
-        self.normal = _broja_normal.normal_system(self)
-        self.cb = np.empty((5, ncell))  # cell-level rows gathered to the entries at once (_directions)
-        self.last_system = None  # (factor, q, w) of the last _directions call, for _restore
-
-    def restrict(self, live_cells):
-        """(the structure without the cells where ``live_cells`` is False, the kept entries). The rows stay
-        (the caller checks each keeps an entry); cheap_bound and the dense helpers stay with ``self``."""
-        keep = live_cells[self.cid]
-        fr = object.__new__(_Flat)  # a shallow copy (copy.copy is slower)
-        fr.__dict__.update(self.__dict__)
-        fr.ra, fr.rb, fr.flat = self.ra[keep], self.rb[keep], self.flat[keep]
-        fr.e = fr.ra.size
-        fr._indices(fr.flat // self.ny)
-        return fr, keep
-
-    def marginals(self, v):
-        """A v: sums of v over each free (x1,y) and (x2,y) row."""
-        return np.bincount(self.rab, np.concatenate([v, v]), minlength=self.m + 1)[: self.m]
-
-    def dense(self, v, shape_last):
-        out = np.zeros(self.n1 * self.n2 * shape_last)
-        out[self.flat] = v
-        return out.reshape(self.n1, self.n2, shape_last)
-
-    def multipliers(self, nu):
-        alpha = np.zeros(self.n1 * self.ny)
-        beta = np.zeros(self.n2 * self.ny)
-        alpha[self.row_a] = nu[: self.na]
-        beta[self.free_b] = nu[self.na : self.m]
-        return alpha.reshape(self.n1, self.ny), beta.reshape(self.n2, self.ny)
-
-    def factor(self, d, diag, qc=None):
-        """``solve(rows)`` for the normal matrix A diag(d) A' (+ U U' for the cell couplings ``qc``);
-        ``diag`` = A d. See _broja_normal: the dense or the block factorisation, whichever is cheaper."""
-        return self.normal.factor(d, diag, qc)
-
-    @staticmethod
-    def solve_rows(solve, rows):
-        """Multipliers (rows of (k, M + 1), the dummy's 0 appended) from a factor() result, for the
-        right-hand sides given as the rows of ``rows`` (k, M). The result is a view of a buffer."""
-        return solve(rows)
-
-    def cheap_bound(self, nu):
-        """Certified lower bound from multipliers nu, made feasible by shifting rows of alpha or of beta."""
-        z = nu[self.rab]
-        return self._shifted(z[: self.e] + z[self.e :], float(nu[: self.m] @ self.target))
-
-    def _shifted(self, z, base):
-        zmax = np.maximum.reduceat(z, self.starts)
-        lse = np.log(np.add.reduceat(np.exp(z - zmax[self.cid]), self.starts))
-        lse += zmax
-        full = np.full(self.n1 * self.n2, -np.inf)
-        full[self.cell_pos] = lse
-        full = full.reshape(self.n1, self.n2)
-        # Each row's largest violation; a row without cells (-inf) has no mass, so any finite value will do.
-        w1 = np.maximum(_max(full, axis=1), -1e300)
-        w2 = np.maximum(_max(full, axis=0), -1e300)
-        a, b = self.prob.a, self.prob.b
-        return max(base - float(w1 @ _sum(a, axis=1)), base - float(w2 @ _sum(b, axis=1)))
-
-    def sinkhorn_bound(self, alpha, beta, cells, rounds=SINKHORN_ROUNDS):
-        """Bound from multipliers read off the primal's cell masses by alternating best responses
-        (broja._Problem.dual_bound's Sinkhorn candidate), stopped early once they settle."""
-        prob = self.prob
-        ok_a, ok_b = prob.row_a, prob.row_b
-        log_a = np.log(np.where(ok_a, prob.a, 1.0))
-        log_b = np.log(np.where(ok_b, prob.b, 1.0))
-        cm = np.zeros(self.n1 * self.n2)
-        cm[self.cell_pos] = cells
-        cm = cm.reshape(self.n1, self.n2)
-        for k in range(rounds):
-            m = beta.max(axis=0)
-            new = log_a - np.log(cm @ np.exp(beta - m)) - m
-            alpha = np.where(ok_a, new, 0.0)
-            m = alpha.max(axis=0)
-            new = log_b - np.log(cm.T @ np.exp(alpha - m)) - m
-            change = np.abs(new - beta)
-            beta = np.where(ok_b, new, 0.0)
-            if k >= 2 and float(np.max(np.where(ok_b, change, 0.0))) < 1e-15:
-                break
-        alpha = np.where(np.isfinite(alpha), alpha, 0.0)
-        beta = np.where(np.isfinite(beta), beta, 0.0)  # then as cheap_bound, for dense alpha and beta
-        z = alpha.ravel()[self.ia] + beta.ravel()[self.ib]
-        return self._shifted(z, float(np.sum(alpha * prob.a) + np.sum(beta * prob.b)))
 
 
 def _restore(fl, q, rounds=8):
@@ -289,12 +144,13 @@ def _start(prob, fl):
 
 
 def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_FROM):
-    """broja._cell_barrier on flat arrays; returns (q as a dense table, gap in nats, iterations).
+    """_broja_barrier._cell_barrier on flat arrays; returns (q as a dense table, gap in nats, iterations).
 
     ``thorough_bound(alpha, beta, q)`` is the expensive certified bound (dense arguments), used as the
     general solver uses it: near convergence, or once progress stalls. ``certify_from``: iterates are
     projected and certified once mu * cells < certify_from * tol (``np.inf``: at every iteration, as
-    broja._cell_barrier does; slower, but it recovers the rare tables where the deferred projection stalls).
+    _broja_barrier._cell_barrier does; slower, but it recovers the rare tables where the deferred projection
+    stalls).
     """
     fl = _Flat(prob)
     cid, ncell, starts = fl.cid, fl.ncell, fl.starts

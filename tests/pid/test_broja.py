@@ -236,9 +236,9 @@ def test_many_sparse_random_tables():
 @pytest.mark.parametrize("shape, slab", [((7, 5, 6), 50), ((10, 4, 3), 1 << 19), ((12, 5, 4), 7)])
 def test_cell_system_matches_dense_assembly(shape, slab, monkeypatch):
     """The slab-wise GEMM assembly of the cell matrix equals its definition (odd slab boundaries too)."""
-    from synergy_lab.pid import broja
+    from synergy_lab.pid import _broja_problem
 
-    monkeypatch.setattr(broja, "_SLAB_ELEMENTS", slab)
+    monkeypatch.setattr(_broja_problem, "_SLAB_ELEMENTS", slab)
     n1, n2, ny = shape
     rng = np.random.default_rng(1)
     d = rng.random((ny, n1, n2))
@@ -252,7 +252,7 @@ def test_cell_system_matches_dense_assembly(shape, slab, monkeypatch):
             w[i, i * n2 + j] = w[n1 + j, i * n2 + j] = d[y, i, j]
         t += w.T @ kinv[y] @ w
     rhs = rng.random(n1 * n2)
-    x = broja._factor_cells(d, kinv, c)(rhs)
+    x = _broja_problem._factor_cells(d, kinv, c)(rhs)
     np.testing.assert_allclose(t @ x, rhs, atol=1e-12)
 
 
