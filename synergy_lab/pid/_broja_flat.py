@@ -76,7 +76,7 @@ class _Flat:
         self.buf3 = np.empty((3, 2, e))
         self.normal = _broja_normal.normal_system(self)
         self.cb = np.empty((5, ncell))  # cell-level rows gathered to the entries at once (_directions)
-        self.last_system = None  # (factor, q, w) of the last _directions call, for _restore
+        self.last_system = None  # (solve, q, w) of the last _directions call, for _restore
 
     def restrict(self, live_cells):
         """(the structure without the cells where ``live_cells`` is False, the kept entries). The rows stay
@@ -107,14 +107,10 @@ class _Flat:
 
     def factor(self, d, diag, qc=None):
         """``solve(rows)`` for the normal matrix A diag(d) A' (+ U U' for the cell couplings ``qc``);
-        ``diag`` = A d. See _broja_normal: the dense or the block factorisation, whichever is cheaper."""
+        ``diag`` = A d. ``solve`` returns the multipliers (rows of (k, M + 1), the dummy's 0 appended) for
+        the right-hand sides in the rows of ``rows`` (k, M), as a view of a buffer. See _broja_normal: the
+        dense or the block factorisation, whichever is cheaper."""
         return self.normal.factor(d, diag, qc)
-
-    @staticmethod
-    def solve_rows(solve, rows):
-        """Multipliers (rows of (k, M + 1), the dummy's 0 appended) from a factor() result, for the
-        right-hand sides given as the rows of ``rows`` (k, M). The result is a view of a buffer."""
-        return solve(rows)
 
     def cheap_bound(self, nu):
         """Certified lower bound from multipliers nu, made feasible by shifting rows of alpha or of beta."""

@@ -71,8 +71,8 @@ class DenseNormal:
 
     def factor(self, d, diag, qc=None):
         """``solve`` for K = A diag(d) A' (+ U U' for the cell couplings ``qc``); ``diag`` = A d (K's diagonal
-        without U U'). Not Jacobi scaled: Cholesky and its triangular solves are as
-        accurate without (van der Sluis), and a row's diagonal is at least its marginal mass."""
+        without U U'). Not Jacobi scaled: Cholesky and its triangular solves are as accurate without (van der
+        Sluis), and a row's diagonal is at least its marginal mass."""
         m = self.m
         if qc is not None:
             u = self.u_buf

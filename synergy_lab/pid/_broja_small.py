@@ -81,9 +81,9 @@ def _restore(fl, q, rounds=8):
     if err <= fl.floor:
         return q, err
     if fl.last_system is not None:
-        chol, q_old, w_old = fl.last_system
+        solve, q_old, w_old = fl.last_system
         for _ in range(REPROJECT_ROUNDS):
-            nu = fl.solve_rows(chol, res[None, :])[0]
+            nu = solve(res[None, :])[0]
             v = q_old * (nu[fl.ra] + nu[fl.rb])
             new = w_old * np.add.reduceat(v, fl.starts)[fl.cid]
             new += v
@@ -98,12 +98,12 @@ def _restore(fl, q, rounds=8):
             q, sums, res, err = new, new_sums, new_res, new_err
             if err <= fl.floor:
                 return q, err
-    chol, last = None, np.inf
+    solve, last = None, np.inf
     for _ in range(rounds):
-        if chol is None or err > 1e-3 * last:
-            chol = fl.factor(q, sums)
+        if solve is None or err > 1e-3 * last:
+            solve = fl.factor(q, sums)
         last = err
-        nu = fl.solve_rows(chol, res[None, :])[0]
+        nu = solve(res[None, :])[0]
         q = q * np.exp(np.minimum(nu[fl.ra] + nu[fl.rb], 50.0))
         sums = fl.marginals(q)
         res = fl.target - sums
@@ -278,12 +278,12 @@ def _directions(fl, q, s, nu, cells, phi, comp, residual):
         hr += q
     buf[1:, 1] = buf[1:, 0]
     sums = np.bincount(fl.rab3, buf.ravel(), minlength=3 * (fl.m + 1)).reshape(3, fl.m + 1)  # A of each row
-    chol = fl.factor(q, sums[0], qc)
-    fl.last_system = (chol, q, w)
+    solve = fl.factor(q, sums[0], qc)
+    fl.last_system = (solve, q, w)
     rn = sums[1:, : fl.m]
     if residual:
         rn[0] -= fl.target
-    dnu = fl.solve_rows(chol, rn)  # -dnu
+    dnu = solve(rn)  # -dnu
     nab = dnu.take(fl.rab, axis=1)
     two = rhs - nab[:, : fl.e]
     two -= nab[:, fl.e :]
