@@ -6,7 +6,9 @@
 
 Writes ``results/estimator_accuracy/results.csv`` (resumable: finished tasks are skipped on a rerun) and
 ``figures/estimator_accuracy.png``. Columns: generator, params, n, estimator, component, estimate, ci_low,
-ci_high, ground_truth, error, plus the tidy columns of ``synergy_lab.experiments``.
+ci_high, ground_truth, error, estimator_version, plus the tidy columns of ``synergy_lab.experiments``.
+Tasks carry their estimator's ``version``: after a change bumps it, a rerun recomputes that estimator's rows,
+and the summary and figure read only the current version's (current_rows).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from synergy_lab.data import make
 from synergy_lab.experiments import read_results, run_tasks
@@ -37,6 +40,13 @@ DISCRETE_GENERATORS = ("gate", "compositional")
 #: NeuralPID trains 5 independent copies (3 classifiers and an aligner each) per fit: ~40-70 s at n = 20k on
 #: 2 busy cores, so the grid stops it at this n (raise it on a bigger machine).
 NEURAL_MAX_N = 5000
+
+
+def estimator_version(name) -> int:
+    """The estimator class's ``version`` (bumped when its results change)."""
+    import synergy_lab.pid as pid  # noqa: PLC0415
+
+    return int(getattr(pid, name).version)
 
 
 def estimator(name, seed, n_bootstrap):
@@ -80,6 +90,8 @@ def settings(quick: bool, sizes=None) -> list[dict]:
 
 def tasks(quick: bool, seeds, estimators, sizes=None, generators=None,
           neural_max_n=NEURAL_MAX_N) -> list[dict]:
+    """One task per (setting, estimator, n, seed); each carries its estimator's version (see tasks' ids)."""
+    versions = {est: estimator_version(est) for est in estimators}
     out = []
     for s in settings(quick, sizes):
         if generators and s["generator"] not in generators:
@@ -91,16 +103,17 @@ def tasks(quick: bool, seeds, estimators, sizes=None, generators=None,
                 if est == "NeuralPID" and n > neural_max_n:
                     continue  # minutes per fit on 2 cores beyond this; run it on a bigger machine
                 for seed in seeds:
-                    out.append(
-                        {
-                            "generator": s["generator"],
-                            "params": s["params"],
-                            "target": s["target"],
-                            "n": n,
-                            "estimator": est,
-                            "seed": seed,
-                        }
-                    )
+                    task = {
+                        "generator": s["generator"],
+                        "params": s["params"],
+                        "target": s["target"],
+                        "n": n,
+                        "estimator": est,
+                        "seed": seed,
+                    }
+                    if versions[est] != 1:  # version 1 is implicit: tables from before versions stay valid
+                        task["estimator_version"] = versions[est]
+                    out.append(task)
     return out
 
 
@@ -152,6 +165,7 @@ def run_task(task) -> list[dict]:
                 "ci_high": float(ci.loc[comp, "high"]) if ci is not None else float("nan"),
                 "error": value - float(truth[comp]),
                 "failure": failure,
+                "estimator_version": task.get("estimator_version", 1),
             }
         )
     return rows
@@ -184,10 +198,27 @@ def main(argv=None):
         run_tasks(todo, run_task, args.out, n_jobs=args.n_jobs, backend=args.backend)
     from synergy_lab.plots import estimator_accuracy_figure  # noqa: PLC0415
 
-    table = read_results(args.out)
+    table = current_rows(read_results(args.out))
     estimator_accuracy_figure(table, args.figure)
     print(f"wrote {args.figure}")
     print(summary(table).to_string())
+
+
+def current_rows(table):
+    """The rows of each estimator's current version (rows written before versions existed count as 1).
+
+    Rows of older versions stay in the table file (no result is lost) but would mix two estimators' results
+    in a summary or figure; they are left out, with a note of how many.
+    """
+    if table.empty:
+        return table
+    version = table["estimator_version"] if "estimator_version" in table else 1
+    version = pd.Series(version, index=table.index).fillna(1).astype(int)
+    current = table["method"].map({m: estimator_version(m) for m in table["method"].unique()})
+    keep = version == current
+    if not keep.all():
+        print(f"left out {int((~keep).sum())} rows of older estimator versions")
+    return table[keep]
 
 
 def summary(table):

@@ -83,6 +83,10 @@ class PIDEstimator:
 
     #: "discrete" (class labels), "continuous", or "any"
     target_kind = "discrete"
+    #: Bumped whenever a change alters what the estimator returns on the same data and seed. Experiment
+    #: tables key their tasks by it (experiments/estimator_accuracy), so a rerun recomputes the estimator's
+    #: rows and summaries read only the current version's.
+    version = 1
 
     def __init__(self, n_bootstrap: int = 200, random_state=None):
         self.n_bootstrap = n_bootstrap
