@@ -6,9 +6,10 @@
 
 Writes ``results/estimator_accuracy/results.csv`` (resumable: finished tasks are skipped on a rerun) and
 ``figures/estimator_accuracy.png``. Columns: generator, params, n, estimator, component, estimate, ci_low,
-ci_high, ground_truth, error, estimator_version, plus the tidy columns of ``synergy_lab.experiments``.
-Tasks carry their estimator's ``version``: after a change bumps it, a rerun recomputes that estimator's rows,
-and the summary and figure read only the current version's (current_rows).
+ci_high, ground_truth, error, estimator_version, harness_version, plus the tidy columns of
+``synergy_lab.experiments``. Tasks carry their estimator's ``version`` and HARNESS_VERSION: after a change
+bumps either, a rerun recomputes the affected rows, and the summary and figure read only current rows
+(current_rows).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ DISCRETE_GENERATORS = ("gate", "compositional")
 #: NeuralPID trains 5 independent copies (3 classifiers and an aligner each) per fit: ~40-70 s at n = 20k on
 #: 2 busy cores, so the grid stops it at this n (raise it on a bigger machine).
 NEURAL_MAX_N = 5000
+#: Bumped when a change to this harness alters its results (2: each (seed, n) draws its own samples).
+HARNESS_VERSION = 2
 
 
 def estimator_version(name) -> int:
@@ -113,6 +116,8 @@ def tasks(quick: bool, seeds, estimators, sizes=None, generators=None,
                     }
                     if versions[est] != 1:  # version 1 is implicit: tables from before versions stay valid
                         task["estimator_version"] = versions[est]
+                    if HARNESS_VERSION != 1:
+                        task["harness_version"] = HARNESS_VERSION
                     out.append(task)
     return out
 
@@ -135,9 +140,18 @@ def inputs(dataset, target, kind, rng):
     return x1, x2, y
 
 
+def data_seed(task) -> np.random.Generator:
+    """The generator for a task's samples. Harness version 2 draws each (seed, n) from its own stream; version
+    1 drew every n of a seed from one stream, so the samples at different n shared a prefix and coverage read
+    across n was correlated."""
+    if task.get("harness_version", 1) == 1:
+        return np.random.default_rng(task["seed"])
+    return np.random.default_rng(np.random.SeedSequence([task["seed"], task["n"]]))
+
+
 def run_task(task) -> list[dict]:
     rng = np.random.default_rng(task["seed"])
-    dataset = make(task["generator"], n_samples=task["n"], random_state=task["seed"], **task["params"])
+    dataset = make(task["generator"], n_samples=task["n"], random_state=data_seed(task), **task["params"])
     x1, x2, y = inputs(dataset, task["target"], ESTIMATOR_INPUTS[task["estimator"]], rng)
     truth = dataset.truth(task["target"])
     try:
@@ -166,6 +180,7 @@ def run_task(task) -> list[dict]:
                 "error": value - float(truth[comp]),
                 "failure": failure,
                 "estimator_version": task.get("estimator_version", 1),
+                "harness_version": task.get("harness_version", 1),
             }
         )
     return rows
@@ -205,19 +220,23 @@ def main(argv=None):
 
 
 def current_rows(table):
-    """The rows of each estimator's current version (rows written before versions existed count as 1).
+    """The rows of the current harness and of each estimator's current version (rows written before a
+    version column existed count as version 1).
 
-    Rows of older versions stay in the table file (no result is lost) but would mix two estimators' results
-    in a summary or figure; they are left out, with a note of how many.
+    Older rows stay in the table file (no result is lost) but would mix two versions' results in a summary
+    or figure; they are left out, with a note of how many.
     """
     if table.empty:
         return table
-    version = table["estimator_version"] if "estimator_version" in table else 1
-    version = pd.Series(version, index=table.index).fillna(1).astype(int)
+
+    def column(name):
+        values = table[name] if name in table else 1
+        return pd.Series(values, index=table.index).fillna(1).astype(int)
+
     current = table["method"].map({m: estimator_version(m) for m in table["method"].unique()})
-    keep = version == current
+    keep = (column("estimator_version") == current) & (column("harness_version") == HARNESS_VERSION)
     if not keep.all():
-        print(f"left out {int((~keep).sum())} rows of older estimator versions")
+        print(f"left out {int((~keep).sum())} rows of older estimator or harness versions")
     return table[keep]
 
 

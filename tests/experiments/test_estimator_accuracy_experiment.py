@@ -1,5 +1,6 @@
-"""experiments/estimator_accuracy/run.py: tasks and rows carry the estimator's version, so a changed estimator
-is rerun and its older rows are left out of summaries and figures (but stay in the table)."""
+"""experiments/estimator_accuracy/run.py: tasks and rows carry the estimator's and the harness's version, so a
+changed estimator is rerun and older rows are left out of summaries and figures (but stay in the table); each
+(seed, n) draws its own samples."""
 
 import importlib.util
 from pathlib import Path
@@ -28,9 +29,10 @@ def _tiny_tasks(experiment):
     return [dict(t, n_bootstrap=5) for t in tasks if t["params"]["name"] in ("xor", "and")]
 
 
-def test_version_1_tasks_keep_their_ids_and_a_bumped_version_changes_them(experiment, monkeypatch):
+def test_a_bumped_estimator_version_changes_only_its_task_ids(experiment, monkeypatch):
     before = experiment.tasks(True, [0], ["PluginPID", "NeuralPID"], sizes=[300], generators=["gate"])
-    assert all("estimator_version" not in t for t in before)  # tables from before versions stay valid
+    assert all("estimator_version" not in t for t in before)  # version 1 is implicit
+    assert all(t["harness_version"] == experiment.HARNESS_VERSION for t in before)
     monkeypatch.setattr(pid.PluginPID, "version", 2)
     after = experiment.tasks(True, [0], ["PluginPID", "NeuralPID"], sizes=[300], generators=["gate"])
     changed = [a for a in after if a["estimator"] == "PluginPID"]
@@ -53,11 +55,26 @@ def test_a_bumped_estimator_is_rerun_and_its_old_rows_are_left_out(experiment, t
     assert len(both) == 16  # the old rows are kept in the file
     current = experiment.current_rows(both)
     assert len(current) == 8 and set(current["estimator_version"]) == {2}
-    assert "left out 8 rows of older estimator versions" in capsys.readouterr().out
+    assert "left out 8 rows of older estimator or harness versions" in capsys.readouterr().out
 
 
-def test_rows_written_before_versions_existed_count_as_version_1(experiment):
+def test_rows_without_version_columns_count_as_version_1(experiment):
     table = pd.DataFrame({"method": ["PluginPID", "NeuralPID"], "value": [0.1, 0.2]})
-    assert len(experiment.current_rows(table)) == 2
-    table["estimator_version"] = [1.0, float("nan")]
-    assert len(experiment.current_rows(table)) == 2
+    assert len(experiment.current_rows(table)) == 0  # written by harness version 1
+    table["harness_version"] = [experiment.HARNESS_VERSION, 1]
+    assert list(experiment.current_rows(table)["method"]) == ["PluginPID"]  # no estimator_version: 1
+    table["estimator_version"] = [2, 1]
+    assert len(experiment.current_rows(table)) == 0
+
+
+def test_each_seed_and_n_draws_its_own_samples(experiment):
+    """Harness version 1 drew every n of a seed from one stream (shared prefixes); version 2 does not."""
+    def first_rows(version, n):
+        task = {"generator": "gate", "params": {"name": "xor"}, "target": "y", "n": n, "seed": 0,
+                "harness_version": version}
+        rng = experiment.data_seed(task)
+        return experiment.make("gate", n_samples=n, random_state=rng, name="xor").x1[:50]
+
+    assert (first_rows(1, 300) == first_rows(1, 600)).all()
+    assert not (first_rows(2, 300) == first_rows(2, 600)).all()
+    assert (first_rows(2, 300) == first_rows(2, 300)).all()
