@@ -93,7 +93,8 @@ def settings(quick: bool, sizes=None) -> list[dict]:
 
 def tasks(quick: bool, seeds, estimators, sizes=None, generators=None,
           neural_max_n=NEURAL_MAX_N) -> list[dict]:
-    """One task per (setting, estimator, n, seed); each carries its estimator's version (see tasks' ids)."""
+    """One task per (setting, estimator, n, seed), carrying the harness's and its estimator's version (both
+    enter the task id, so a bump reruns the task)."""
     versions = {est: estimator_version(est) for est in estimators}
     out = []
     for s in settings(quick, sizes):
@@ -107,6 +108,7 @@ def tasks(quick: bool, seeds, estimators, sizes=None, generators=None,
                     continue  # minutes per fit on 2 cores beyond this; run it on a bigger machine
                 for seed in seeds:
                     task = {
+                        "harness_version": HARNESS_VERSION,
                         "generator": s["generator"],
                         "params": s["params"],
                         "target": s["target"],
@@ -116,8 +118,6 @@ def tasks(quick: bool, seeds, estimators, sizes=None, generators=None,
                     }
                     if versions[est] != 1:  # version 1 is implicit: tables from before versions stay valid
                         task["estimator_version"] = versions[est]
-                    if HARNESS_VERSION != 1:
-                        task["harness_version"] = HARNESS_VERSION
                     out.append(task)
     return out
 
