@@ -4,7 +4,9 @@
     python experiments/estimator_accuracy/run.py                  # the full grid
     python experiments/estimator_accuracy/run.py --plot-only      # redraw the figure from the table
 
-Writes ``results/estimator_accuracy/results.csv`` (resumable: finished tasks are skipped on a rerun) and
+Writes the results store ``results/estimator_accuracy/results.sqlite`` (resumable: finished tasks are skipped
+on a rerun; several invocations, e.g. one per ``--estimators`` group, may write into it at once; an earlier
+``results.csv`` beside it is imported first) and
 ``figures/estimator_accuracy.png``. Columns: generator, params, n, estimator, component, estimate, ci_low,
 ci_high, ground_truth, error, estimator_version, harness_version, plus the tidy columns of
 ``synergy_lab.experiments``. Tasks carry their estimator's ``version`` and HARNESS_VERSION: after a change
@@ -22,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from synergy_lab.data import make
-from synergy_lab.experiments import read_results, run_tasks
+from synergy_lab.experiments import read_results, run_tasks, store_path_for
 from synergy_lab.pid import COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "results" / "estimator_accuracy" / "results.csv"
+OUT = ROOT / "results" / "estimator_accuracy" / "results.sqlite"
 FIGURE = ROOT / "figures" / "estimator_accuracy.png"
 
 #: Which inputs each estimator reads: integer symbols ("discrete") or feature vectors ("continuous").
@@ -195,7 +197,8 @@ def main(argv=None):
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATOR_INPUTS))
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--backend", default="loky")
-    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--out", default=str(OUT),
+                        help="results store (.sqlite; for a .csv name, the store beside it)")
     parser.add_argument("--figure", default=str(FIGURE))
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="+", help="sample sizes (default: by --quick)")
@@ -204,6 +207,7 @@ def main(argv=None):
     parser.add_argument("--neural-max-n", type=int, default=NEURAL_MAX_N,
                         help=f"largest n for NeuralPID (default {NEURAL_MAX_N})")
     args = parser.parse_args(argv)
+    args.out = store_path_for(args.out)  # a .csv --out (or an earlier table beside the store) is imported
     unknown = sorted(set(args.estimators) - set(ESTIMATOR_INPUTS))
     if unknown:
         parser.error(f"unknown estimator(s) {unknown}; valid: {sorted(ESTIMATOR_INPUTS)}")

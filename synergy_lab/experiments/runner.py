@@ -1,21 +1,32 @@
-"""Run a grid of independent tasks (settings x methods x seeds) with joblib, resumably.
+"""Run a grid of independent tasks (settings x methods x seeds) with joblib, resumably, into a results store.
 
-Each task is a dict of JSON-serialisable parameters; ``fn(task) -> list of row dicts``. Finished tasks are
-appended to the results table after every batch, so an interrupted sweep resumes where it stopped. The
-joblib backend is a parameter: ``"loky"`` (processes on this machine, one BLAS/torch thread each) or
-``"ray"`` (the same sweep on a Ray cluster, if ``ray`` is installed) — no home-made scheduler.
+Each task is a dict of JSON-serialisable parameters; ``fn(task) -> list of row dicts``. The outcome of every
+task of a batch is recorded in the store (:mod:`.store`) in one transaction: its rows, or, if it raised, its
+error and traceback (the rest of the batch is kept). Tasks recorded as done are skipped on a rerun, also
+those that returned no rows; failed tasks are retried. Several processes may run sweeps into one store at
+once: a task another process has finished meanwhile is skipped before each batch, and if two finish the same
+task, only the first one's rows are kept. The joblib backend is a parameter: ``"loky"`` (processes on this
+machine, one BLAS/torch thread each) or ``"ray"`` (the same sweep on a Ray cluster, if ``ray`` is installed).
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+import traceback
+import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 
 from .. import __version__
-from .results import append_results, read_results, task_id
+from .results import read_results
+from .store import STORE_SUFFIXES, ResultStore, TaskOutcome, is_store_path, validate_rows
+from .tidy import REQUIRED_COLUMNS, task_id
+
+#: What a task's rows must hold (the runner adds ``task_id``).
+_REQUIRED_FROM_TASKS = tuple(c for c in REQUIRED_COLUMNS if c != "task_id")
 
 
 def grid(**axes) -> list[dict]:
@@ -28,17 +39,20 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(keys, combo, strict=True)) for combo in combos]
 
 
-def _run_one(fn, task):
+def _run_one(fn, task, tid) -> TaskOutcome:
     # loky workers start with OMP/BLAS thread limits of 1 (inner_max_num_threads), which torch honours.
     t0 = time.perf_counter()
-    rows = fn(task)
+    try:
+        rows = validate_rows(fn(task), required=_REQUIRED_FROM_TASKS)
+    except Exception as exc:  # noqa: BLE001  a failing task is a recorded result; KeyboardInterrupt still stops
+        return TaskOutcome(tid, task, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                           wall_s=time.perf_counter() - t0)
     wall = time.perf_counter() - t0
-    tid = task_id(task)
     for row in rows:
         row.setdefault("wall_s", wall)
         row.setdefault("version", __version__)
         row["task_id"] = tid
-    return rows
+    return TaskOutcome(tid, task, rows, wall_s=wall)
 
 
 def run_tasks(
@@ -50,21 +64,44 @@ def run_tasks(
     batch_size: int | None = None,
     progress: bool = True,
 ):
-    """Run the tasks not yet in ``out_path``; append their rows after each batch; return the full table.
+    """Run the tasks not yet done in the store ``out_path``, recording each batch; return the full table.
 
     Parameters
     ----------
     tasks : list of dict
-        Task parameters (JSON-serialisable). Their hash identifies them for resuming.
+        Task parameters (JSON-serialisable). Their hash (:func:`task_id`) identifies them for resuming.
     fn : callable
-        A module-level function (picklable) mapping a task to a list of tidy row dicts.
+        A module-level function (picklable) mapping a task to a list of tidy row dicts. An exception it
+        raises (not ``KeyboardInterrupt``) marks that task failed in the store, with its message; the rest of
+        its batch is kept and the next run retries it. A task returning no rows is done (not rerun).
     out_path : path-like
-        CSV results table; created if absent, rewritten atomically after every batch.
+        Results store (suffix ``.sqlite``, ``.sqlite3`` or ``.db``); created if absent. Other processes may
+        write into it at the same time. A ``.csv`` table cannot be appended to safely: bring it into a store
+        with :func:`synergy_lab.experiments.import_table` (``synergy-lab results import``).
     n_jobs : int
         Parallel workers (joblib). Use the number of cores; each worker runs single-threaded.
-    backend : {"loky", "threading", "ray"}
+    backend : {"loky", "threading", "sequential", "ray"}
         joblib backend. ``"ray"`` needs ``ray`` installed (``ray.util.joblib.register_ray``).
+    batch_size : int, optional
+        Tasks per recorded batch (default ``4 * n_jobs``).
+    progress : bool
+        Print how many tasks are done and each batch's progress.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Every result row in the store (:func:`read_results`), including rows of other tasks.
+
+    Warns
+    -----
+    RuntimeWarning
+        If any task of this call failed (its error is in the store's task records, :func:`read_tasks`).
     """
+    out_path = Path(out_path)
+    if not is_store_path(out_path):
+        hint = " (bring the existing table in with `synergy-lab results import`)" if out_path.exists() else ""
+        raise ValueError(f"out_path {str(out_path)!r} must be a results store with suffix in "
+                         f"{STORE_SUFFIXES}, e.g. {str(out_path.with_suffix('.sqlite'))!r}{hint}")
     if backend == "ray":
         try:
             from ray.util.joblib import register_ray  # noqa: PLC0415
@@ -75,21 +112,40 @@ def run_tasks(
         raise ValueError(
             f"unknown joblib backend {backend!r}; use 'loky', 'threading', 'sequential' or 'ray'"
         )
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     ids = [task_id(t) for t in tasks]
     if len(set(ids)) != len(ids):
         raise ValueError("tasks must be distinct: two tasks have identical parameters")
-    done = set(read_results(out_path).get("task_id", []))
-    todo = [t for t, i in zip(tasks, ids, strict=True) if i not in done]
-    if progress:
-        print(f"{len(tasks) - len(todo)} of {len(tasks)} tasks already in {out_path}; running {len(todo)}")
     batch_size = batch_size or max(1, 4 * max(1, n_jobs))
-    table = read_results(out_path)
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start:start + batch_size]
-        limits = {"inner_max_num_threads": 1} if backend == "loky" else {}
-        with parallel_config(backend=backend, n_jobs=n_jobs, **limits):
-            results = Parallel()(delayed(_run_one)(fn, t) for t in batch)
-        table = append_results(out_path, [row for rows in results for row in rows])
+    limits = {"inner_max_num_threads": 1} if backend == "loky" else {}
+    failures = []
+    with ResultStore(out_path) as store:
+        done = store.done_ids(ids)
+        retried = len(store.failed_ids(ids))
+        todo = [(t, i) for t, i in zip(tasks, ids, strict=True) if i not in done]
         if progress:
-            print(f"  {min(start + batch_size, len(todo))}/{len(todo)} tasks done")
-    return table
+            note = f" ({retried} failed before: retrying)" if retried else ""
+            print(f"{len(tasks) - len(todo)} of {len(tasks)} tasks already in {out_path}; running {len(todo)}"
+                  f"{note}")
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            finished_elsewhere = store.done_ids([i for _, i in batch])  # by a concurrent sweep since we began
+            batch = [(t, i) for t, i in batch if i not in finished_elsewhere]
+            if batch:
+                with parallel_config(backend=backend, n_jobs=n_jobs, **limits):
+                    outcomes = Parallel()(delayed(_run_one)(fn, t, i) for t, i in batch)
+                store.record(outcomes)
+                failures += [o for o in outcomes if o.error is not None]
+            if progress:
+                skipped = f", {len(finished_elsewhere)} done by another process" if finished_elsewhere else ""
+                failed = f", {len(failures)} failed so far" if failures else ""
+                print(f"  {min(start + batch_size, len(todo))}/{len(todo)} tasks done{skipped}{failed}")
+    if failures:
+        message = (f"{len(failures)} of {len(todo)} tasks failed (recorded with their errors in {out_path}; "
+                   f"a rerun retries them); first: {failures[0].error}")
+        if progress:
+            print(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return read_results(out_path)

@@ -43,7 +43,7 @@ def test_a_bumped_estimator_version_changes_only_its_task_ids(experiment, monkey
 
 
 def test_a_bumped_estimator_is_rerun_and_its_old_rows_are_left_out(experiment, tmp_path, monkeypatch, capsys):
-    out = tmp_path / "results.csv"
+    out = tmp_path / "results.sqlite"
     run_tasks(_tiny_tasks(experiment), experiment.run_task, out, progress=False)
     old = read_results(out)
     assert len(old) == 8 and set(old["estimator_version"]) == {1}

@@ -25,7 +25,7 @@ def test_grid_is_the_cartesian_product():
 
 
 def test_runs_in_parallel_and_resumes_without_duplicates(tmp_path):
-    out = tmp_path / "res.csv"
+    out = tmp_path / "res.sqlite"
     tasks = grid(x=[1, 2, 3, 4], seed=[0])
     # An interruption after the first batch: the finished batch is on disk, the rest is not.
     with pytest.raises(KeyboardInterrupt):
@@ -44,6 +44,6 @@ def test_runs_in_parallel_and_resumes_without_duplicates(tmp_path):
 
 def test_bad_backend_and_duplicate_tasks(tmp_path):
     with pytest.raises(ValueError, match="backend"):
-        run_tasks([{"x": 1}], square_task, tmp_path / "r.csv", backend="dask")
+        run_tasks([{"x": 1}], square_task, tmp_path / "r.sqlite", backend="dask")
     with pytest.raises(ValueError, match="distinct"):
-        run_tasks([{"x": 1}, {"x": 1}], square_task, tmp_path / "r.csv")
+        run_tasks([{"x": 1}, {"x": 1}], square_task, tmp_path / "r.sqlite")
