@@ -3,7 +3,7 @@
 For jointly Gaussian blocks A, B every mutual information is a ratio of determinants,
 ``I(A;B) = 1/2 log2(det S_A det S_B / det S_AB)``, so the MMI decomposition needs no samples and no solver.
 The Gaussian BROJA-type PID (~G-PID) is an optimisation over couplings that also has a closed-form minimum;
-see :mod:`synergy_lab.pid._gaussian_broja`.
+see :mod:`synergy_lab.pid.solvers.gaussian`.
 """
 
 from __future__ import annotations
@@ -12,24 +12,31 @@ import operator
 
 import numpy as np
 
-from ._gaussian_broja import solve_gaussian_broja
 from ._result import PIDResult
+from .solvers.gaussian import solve_gaussian_broja
 
 #: Measures :func:`decompose_gaussian` computes.
 GAUSSIAN_MEASURES = ("mmi", "broja")
 
-#: Relative tolerance of the symmetry check: round-off from ``A @ A.T`` is far below it, a typo is far above.
+#: Tolerance of the symmetry check, relative to each entry's own scale ``sqrt(cov_ii cov_jj)`` (an entry of
+#: the correlation matrix): round-off from ``A @ A.T`` is far below it, a typo is far above.
 SYMMETRY_RTOL = 1e-10
 
 
 def validate_covariance(cov, name: str = "cov") -> np.ndarray:
     """Return ``cov`` as a symmetric float64 array after checking it is a positive-definite covariance.
 
+    Every check is scale-free: symmetry is measured entry by entry on the correlation scale,
+    ``|cov_ij - cov_ji| / sqrt(cov_ii cov_jj)``, so a large variance elsewhere in the matrix cannot hide an
+    asymmetric pair of small variables, and positive definiteness is tested after the exact power-of-two
+    rescaling of :func:`_rescale`, so variances of 1e-300 or 1e300 are as valid as variances of 1.
+
     Raises
     ------
     ValueError
-        If ``cov`` is not numeric, not a non-empty square 2-D array, holds NaN or inf, is not symmetric
-        (relative tolerance ``SYMMETRY_RTOL``), or is not positive definite.
+        If ``cov`` is not numeric, not a non-empty square 2-D array, holds NaN or inf, has a variance that
+        is not positive, is not symmetric (relative tolerance ``SYMMETRY_RTOL``), or is not positive
+        definite.
     """
     try:
         arr = np.array(cov, dtype=np.float64)
@@ -40,21 +47,32 @@ def validate_covariance(cov, name: str = "cov") -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise ValueError(f"{name} has {bad} non-finite entries (NaN or inf)")
-    asym = float(np.max(np.abs(arr - arr.T)))
-    scale = float(np.max(np.abs(arr)))
-    if asym > SYMMETRY_RTOL * scale:
+    diag = np.diag(arr)
+    if np.any(diag <= 0):
+        i = int(np.argmin(diag))
+        raise ValueError(f"{name} is not positive definite: the variance {name}[{i}, {i}] = {diag[i]:.3g} is "
+                         "not positive")
+    scaled = _rescale(arr)
+    # After the rescaling each variance lies in [1/2, 2]: dividing by sqrt(var_i var_j) is exact enough.
+    root = np.sqrt(np.diag(scaled))
+    rel = np.abs(scaled - scaled.T) / (root[:, None] * root[None, :])
+    if float(rel.max()) > SYMMETRY_RTOL:
+        i, j = np.unravel_index(int(np.argmax(rel)), rel.shape)
         raise ValueError(
-            f"{name} is not symmetric: max |cov - cov.T| = {asym:.3g} exceeds {SYMMETRY_RTOL:g} x max |cov|"
+            f"{name} is not symmetric: |{name}[{i}, {j}] - {name}[{j}, {i}]| / sqrt({name}[{i}, {i}] "
+            f"{name}[{j}, {j}]) = {float(rel[i, j]):.3g} exceeds {SYMMETRY_RTOL:g}"
         )
     # Average away the tolerated round-off so both triangles agree exactly.
     arr = 0.5 * (arr + arr.T)
+    scaled = 0.5 * (scaled + scaled.T)
     try:
-        np.linalg.cholesky(arr)
+        np.linalg.cholesky(scaled)
     except np.linalg.LinAlgError:
-        smallest = float(np.linalg.eigvalsh(arr)[0])
+        smallest = float(np.linalg.eigvalsh(scaled)[0])
         raise ValueError(
-            f"{name} is not positive definite (smallest eigenvalue {smallest:.3g}); a singular covariance "
-            "means some variable is a deterministic function of others and the information is infinite"
+            f"{name} is not positive definite (smallest eigenvalue {smallest:.3g} after scaling every "
+            "variance into [1/2, 2]); a singular covariance means some variable is a deterministic function "
+            "of others and the information is infinite"
         ) from None
     return arr
 
@@ -182,7 +200,7 @@ def decompose_gaussian(cov, dims, measure: str = "mmi") -> PIDResult:
         ``"broja"``: the Gaussian BROJA-type PID, the ~G-PID of Venkatesh, Bhattacharya et al. (NeurIPS
         2023): the union information ``I_q(X1,X2;Y)`` minimised over jointly Gaussian ``q`` with the
         (X1,Y) and (X2,Y) marginals of ``cov``, i.e. over the X1-X2 cross-covariance. Its minimum has a
-        closed form (derived in :mod:`synergy_lab.pid._gaussian_broja`): with ``lambda_k`` the eigenvalues
+        closed form (derived in :mod:`synergy_lab.pid.solvers.gaussian`): with ``lambda_k`` the eigenvalues
         of ``Cov(Y|X2)^-1 Cov(Y|X1)``, ``U1 = 1/2 sum log2 max(1, 1/lambda_k)`` and
         ``U2 = 1/2 sum log2 max(1, lambda_k)``. Cost O(d^3), no iterations.
 

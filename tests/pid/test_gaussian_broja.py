@@ -2,7 +2,7 @@
 
 The reference for the optimisation itself is definition-level: the X1-X2 cross-covariance of the joint
 covariance is replaced by a free feasible block and ``I_q(X1,X2;Y)`` is minimised with a generic scipy
-optimiser (or sampled at random), independently of the closed form in ``synergy_lab.pid._gaussian_broja``.
+optimiser (or sampled at random), independently of the closed form in ``synergy_lab.pid.solvers.gaussian``.
 """
 
 import time
@@ -13,8 +13,8 @@ from _gaussian_helpers import atoms, half_log2
 from scipy.optimize import minimize
 
 from synergy_lab.pid import decompose_gaussian, gaussian_mutual_information
-from synergy_lab.pid._gaussian_broja import solve_gaussian_broja, union_information, whitened_channels
 from synergy_lab.pid.gaussian import GAUSSIAN_MEASURES
+from synergy_lab.pid.solvers.gaussian import solve_gaussian_broja, union_information, whitened_channels
 
 TOL = 1e-9
 

@@ -36,8 +36,8 @@ def test_sum_of_independent_sources(noise_var):
     assert r.measure == "mmi" and r.gap == 0.0
 
 
-def test_sum_literal_values_correct_the_notes():
-    # pid_notes.md lists S .2075 (s2 = 1) and .7370 (s2 = 0.25): those are I12 - I1 - I2, which forgets +R.
+def test_sum_literal_values_are_not_the_co_information():
+    # S .2075 (s2 = 1) and .7370 (s2 = 0.25) would be I12 - I1 - I2, which forgets +R (a tempting slip).
     # With R + U1 + U2 + S = I12 and U = 0 the synergy is I12 - R: 0.5 and 1/2 log2(5) = 1.160964 bits.
     unit = decompose_gaussian([[1, 0, 1], [0, 1, 1], [1, 1, 3]], (1, 1, 1))
     quarter = decompose_gaussian([[1, 0, 1], [0, 1, 1], [1, 1, 2.25]], (1, 1, 1))
@@ -98,7 +98,8 @@ def test_multivariate_target_doubling_system():
     r = decompose_gaussian(cov, (2, 2, 2))
     expected = [half_log2(6), half_log2(10 / 6), 0.0, half_log2(24 / 10)]
     np.testing.assert_allclose(atoms(r), expected, atol=TOL, rtol=0)
-    # MMI is not the BROJA-type PID for a vector target: the notes' ~G values are R 1.0, U1 .661, U2 .2925.
+    # MMI is not the BROJA-type PID for a vector target: the ~G-PID values are R 1.0, U1 .661, U2 .2925
+    # (docs/pid.md, Gaussian PID).
     assert r.redundancy > 1.29
     # Stacking the system with an independent copy of itself doubles every MMI atom.
     # Reorder blockdiag(cov, cov) from [X1, X2, Y, X1', X2', Y'] to [X1, X1', X2, X2', Y, Y'].
@@ -191,12 +192,19 @@ def test_mutual_information_rejects_bad_indices():
 
 
 GOOD = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 3]], dtype=float)
+# Asymmetric in the two small variables; only 5e-13 of the largest entry, which hid it from a check relative
+# to max |cov|.
+ASYM = np.diag([1e12, 1.0, 1.0])
+ASYM[1, 2] = 0.5
 
 
 @pytest.mark.parametrize(
     ("cov", "dims", "message"),
     [
         (GOOD + np.triu(np.full((3, 3), 1e-6), 1), (1, 1, 1), "not symmetric"),
+        (ASYM, (1, 1, 1), r"not symmetric: \|cov\[1, 2\] - cov\[2, 1\]\| / sqrt"),
+        (np.diag([1.0, 0.0, 1.0]), (1, 1, 1), r"variance cov\[1, 1\] = 0 is not positive"),
+        (np.diag([1.0, 1.0, -2.0]), (1, 1, 1), "not positive definite"),
         ([[1, 2, 0], [2, 1, 0], [0, 0, 1]], (1, 1, 1), "not positive definite"),
         ([[1, 1, 1], [1, 1, 1], [1, 1, 1]], (1, 1, 1), "not positive definite"),
         (np.eye(4), (1, 1, 1), "size 4"),
@@ -224,6 +232,19 @@ def test_symmetry_tolerance_accepts_round_off():
     nearly = GOOD + np.triu(np.full((3, 3), 1e-13), 1)
     np.testing.assert_allclose(atoms(decompose_gaussian(nearly, (1, 1, 1))),
                                atoms(decompose_gaussian(GOOD, (1, 1, 1))), atol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_validation_is_scale_free(scale):
+    """Valid covariances in any units pass; an asymmetry at 1e-11 of each entry's own scale is round-off."""
+    units = np.sqrt([scale, 1.0, 1.0 / scale])  # variances of order 1e-300 and 1e300
+    cov = GOOD * units[:, None] * units[None, :]
+    cov[0, 2] *= 1 + 1e-11
+    expected = atoms(decompose_gaussian(GOOD, (1, 1, 1)))
+    np.testing.assert_allclose(atoms(decompose_gaussian(cov, (1, 1, 1))), expected, atol=1e-9)
+    cov[1, 2] *= 1 + 1e-9  # 1e-9 of sqrt(cov_11 cov_22): not round-off
+    with pytest.raises(ValueError, match="not symmetric"):
+        decompose_gaussian(cov, (1, 1, 1))
 
 
 def test_unknown_measure_lists_valid_ones():

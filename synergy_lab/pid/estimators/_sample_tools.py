@@ -1,5 +1,6 @@
 """Helpers of the sample estimators (:mod:`synergy_lab.pid.estimators`): atoms from the four corrected
-quantities, normal bootstrap intervals, and the Gaussian pieces (log-determinant bias, copula transform).
+quantities, normal bootstrap intervals, scale-safe standardisation, and the Gaussian pieces (log-determinant
+bias, copula transform).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import pandas as pd
 from scipy.special import digamma, ndtri
 from scipy.stats import rankdata
 
-from ._estimator_base import INTERVAL_QUANTITIES
-from ._result import PIDResult
+from .._result import PIDResult
+from .base import INTERVAL_QUANTITIES
 
 _LN2 = np.log(2.0)
 
@@ -59,7 +60,7 @@ def logdet_bias(d: int, dof: int) -> float:
 
     Examples
     --------
-    >>> from synergy_lab.pid._sample_tools import logdet_bias
+    >>> from synergy_lab.pid.estimators._sample_tools import logdet_bias
     >>> round(logdet_bias(10, 199), 4), round(float(sum(np.log(1 - k / 200) for k in range(1, 11))), 4)
     (-0.2813, -0.2799)
     """
@@ -75,3 +76,32 @@ def mi_bias_bits(da: int, db: int, dof: int) -> float:
 def normal_scores(x: np.ndarray) -> np.ndarray:
     """Gaussian-copula transform of each column: ranks (ties averaged) -> standard normal quantiles."""
     return ndtri(rankdata(x, axis=0) / (len(x) + 1.0))
+
+
+def pow2_normalised(x: np.ndarray, per_column: bool = True) -> np.ndarray:
+    """``x`` times a power of two per column (or one for the whole array) putting max ``|x|`` in [1/2, 1).
+
+    Scaling by a power of two is exact in floating point, so every later mean, variance, covariance or
+    distance is the unscaled one times a power of two, bit for bit, but no longer overflows (data of order
+    1e160 squared) or underflows (1e-200 squared) on the way. All-zero columns are left as they are.
+
+    Examples
+    --------
+    >>> from synergy_lab.pid.estimators._sample_tools import pow2_normalised
+    >>> pow2_normalised(np.array([[6.0, 0.0, 3e200], [-3.0, 0.0, 1e200]])).tolist()
+    [[0.75, 0.0, 0.9798151324726952], [-0.375, 0.0, 0.3266050441575651]]
+    """
+    peak = np.max(np.abs(x), axis=0) if per_column else np.max(np.abs(x))
+    return np.ldexp(x, -np.frexp(peak)[1])
+
+
+def standardised(x: np.ndarray, rows=None) -> np.ndarray:
+    """Each column of ``x`` minus its mean over ``rows`` (default: all), divided by its standard deviation.
+
+    Scale-safe (:func:`pow2_normalised` first, which leaves the result unchanged bit for bit wherever the
+    plain formula does not overflow or underflow); constant columns are only centred.
+    """
+    x = pow2_normalised(x)
+    ref = x if rows is None else x[rows]
+    mean, std = ref.mean(axis=0), ref.std(axis=0)
+    return (x - mean) / np.where(std > 0, std, 1.0)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._base import decompose
-from ._estimator_base import as_2d
-from ._tables import mutual_informations
-from .broja import BrojaConvergenceError, solve_broja
+from .._base import decompose
+from .._tables import mutual_informations
+from ..solvers.broja import BrojaConvergenceError, solve_broja
+from ._sample_tools import pow2_normalised
+from .base import as_2d
 
 #: ``n_clusters="auto"`` keeps at least this many samples per cell of the k x k x K table on average.
 MIN_SAMPLES_PER_CELL = 20
@@ -29,7 +30,7 @@ def table_quantities(counts: np.ndarray, measure: str = "broja") -> tuple[np.nda
     """``([I(X1;Y), I(X2;Y), I(X1,X2;Y), union information], solver gap)`` in bits of a count table.
 
     The union information is ``I1 + I2 - R``; for BROJA, ``min_q I_q(X1,X2;Y)`` from
-    :func:`synergy_lab.pid.broja.solve_broja`, retried with the looser :data:`FALLBACK_TOLS` if the
+    :func:`synergy_lab.pid.solvers.broja.solve_broja`, retried with the looser :data:`FALLBACK_TOLS` if the
     default certificate fails, and projected onto its bounds ``[max(I1, I2), min(I1 + I2, I12)]``.
     """
     p = counts / counts.sum()
@@ -107,7 +108,7 @@ def auto_n_clusters(n_samples: int, n_classes: int) -> int:
 
     Examples
     --------
-    >>> from synergy_lab.pid._discretise import auto_n_clusters
+    >>> from synergy_lab.pid.estimators._discretise import auto_n_clusters
     >>> auto_n_clusters(2000, 2), auto_n_clusters(20000, 2), auto_n_clusters(100, 10)
     (7, 16, 2)
     """
@@ -124,12 +125,20 @@ def cluster_labels(x: np.ndarray, n_clusters: int, rng: np.random.Generator, sta
     the distinct rows weighted by their counts (the same objective as on all rows), after z-scoring each
     column when ``standardize`` (constant columns are left alone). Labels are renumbered consecutively, so
     ``labels.max() + 1`` is the number of non-empty clusters.
+
+    Both paths are scale-safe: the rows are first multiplied by powers of two (per column when
+    standardizing, one for the whole array otherwise, which keeps its geometry) so that means, variances and
+    squared distances neither overflow nor underflow, whatever the units (sources of order 1e160 or 1e-200
+    cluster as they do at order 1). Such scaling is exact, so data that never came near those limits get
+    the same labels as without it.
     """
     from sklearn.cluster import KMeans  # noqa: PLC0415  (scikit-learn is only needed for clustering)
 
     rows, inverse, counts = unique_rows(x)
     if len(rows) <= n_clusters:
         return inverse.astype(np.int64)
+    both = pow2_normalised(np.vstack([x, rows]), per_column=standardize)
+    x, rows = both[:len(x)], both[len(x):]
     if standardize:
         mean, std = x.mean(axis=0), x.std(axis=0)
         rows = (rows - mean) / np.where(std > 0, std, 1.0)

@@ -1,6 +1,6 @@
-"""Building blocks of :class:`~synergy_lab.pid.neural.NeuralPID` (torch): seeded MLPs, a plain Adam, the
-aligner, the per-label Sinkhorn projection (with its implicit gradient) that turns minibatch scores into a
-coupling with both (X_i, Y) marginals, and the batch union information I_q computed from it.
+"""Building blocks of :class:`~synergy_lab.pid.estimators.neural.NeuralPID` (torch): seeded MLPs, a plain
+Adam, the aligner, the per-label Sinkhorn projection (with its implicit gradient) that turns minibatch scores
+into a coupling with both (X_i, Y) marginals, and the batch union information I_q computed from it.
 """
 
 from __future__ import annotations

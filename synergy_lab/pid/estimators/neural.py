@@ -1,8 +1,10 @@
 """NeuralPID: the BATCH estimator of Liang et al. (NeurIPS 2023) for high-dimensional continuous sources.
 
-Re-implemented from the paper's description (``shared/pid_notes.md``), no third-party code. This module and
+Re-implemented from the paper's description (Liang et al., "Quantifying & Modeling Multimodal Interactions:
+An Information Decomposition Framework", NeurIPS 2023), no third-party code. This module and
 :mod:`._neural_batch` (networks, Sinkhorn projection, batch union information) are the only modules of
-:mod:`synergy_lab.pid` that import torch.
+:mod:`synergy_lab.pid` that import torch; :mod:`synergy_lab.pid` and
+:mod:`synergy_lab.pid.estimators` import them only when ``NeuralPID`` is first accessed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 from scipy.stats import t as student_t
 
-from ._estimator_base import INTERVAL_QUANTITIES, PIDEstimator
+from .._result import COMPONENTS, PIDResult
 from ._neural_batch import (
     _Adam,
     _Aligner,
@@ -26,7 +28,8 @@ from ._neural_batch import (
     _entropy,
     _mlp,
 )
-from ._result import COMPONENTS, PIDResult
+from ._sample_tools import standardised
+from .base import INTERVAL_QUANTITIES, PIDEstimator, check_bool
 
 _LN2 = math.log(2.0)
 _TINY = 1e-30
@@ -209,10 +212,14 @@ class NeuralPID(PIDEstimator):
     A continuous y is not supported: BATCH needs ``p(y|x)`` over a finite label set; discretise y first
     (non-integer labels raise ``ValueError``).
 
+    A constant y (a single class) carries no information: the result is the exact all-zero decomposition
+    (``info["constant_target"]``, zero-width intervals) and no network is trained (``fits_`` and ``history_``
+    are empty), as for every estimator of :mod:`synergy_lab.pid.estimators`.
+
     Examples
     --------
     >>> import numpy as np
-    >>> from synergy_lab.pid.neural import NeuralPID
+    >>> from synergy_lab.pid import NeuralPID
     >>> rng = np.random.default_rng(0)
     >>> a, b = rng.integers(0, 2, (2, 1000))
     >>> x1 = np.eye(2)[a] + 0.1 * rng.standard_normal((1000, 2))
@@ -227,6 +234,7 @@ class NeuralPID(PIDEstimator):
     """
 
     target_kind = "discrete"
+    measure_name = "neural-broja"
 
     def __init__(self, hidden=64, embed_dim=10, classifier_epochs=40, align_epochs=8, batch_size=256,
                  eval_batch_size=1024, lr=1e-3, eval_fraction=0.3, sinkhorn_iter=100, sinkhorn_tol=1e-3,
@@ -264,8 +272,7 @@ class NeuralPID(PIDEstimator):
                     or not (lo <= v if closed else lo < v) or not v < hi):
                 interval = f"{'[' if closed else '('}{lo:g}, {hi:g})"
                 raise ValueError(f"{name} must be a number in {interval}, got {v!r}")
-        if not isinstance(self.bias_correction, (bool, np.bool_)):
-            raise ValueError(f"bias_correction must be True or False, got {self.bias_correction!r}")
+        check_bool(self.bias_correction, "bias_correction")
         if isinstance(self.device, str) and self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
@@ -285,8 +292,6 @@ class NeuralPID(PIDEstimator):
                              "targets are not supported (Liang's BATCH estimator is for discrete y)")
         X1, X2, y = super()._validate(X1, X2, y)
         k = int(y.max()) + 1
-        if k < 2:
-            raise ValueError("y has a single class: NeuralPID needs at least 2 classes")
         if k > self.max_classes:
             raise ValueError(f"y has {k} classes > max_classes={self.max_classes}; NeuralPID is for discrete "
                              "targets with few classes (continuous targets are not supported)")
@@ -348,10 +353,7 @@ class NeuralPID(PIDEstimator):
         gen.manual_seed(int(rng.integers(2**63)))
         fit, stop, ev = self._split(y, rng)
         train = np.sort(np.concatenate([fit, stop]))
-        xs = []
-        for x in (X1, X2):  # standardised with training statistics
-            mu, sd = x[train].mean(0), x[train].std(0)
-            xs.append(torch.as_tensor((x - mu) / np.where(sd > 0, sd, 1.0), dtype=torch.float32, device=dev))
+        xs = [torch.as_tensor(standardised(x, train), dtype=torch.float32, device=dev) for x in (X1, X2)]
         xs.append(torch.cat(xs, dim=1))
         yt = torch.as_tensor(y, device=dev)
         fit_t, stop_t, train_t, ev_t = (torch.as_tensor(i, device=dev) for i in (fit, stop, train, ev))
@@ -411,6 +413,13 @@ class NeuralPID(PIDEstimator):
             out[:, 3:6] += w[:, b].sum(1)[:, None] / total[:, None] * (vals[:, :3] - vals[:, 3:])
             resid = max(resid, res)
         return out / _LN2, resid
+
+    def _fit_constant(self, X1, X2, y, rng):
+        # Nothing to learn: no networks are trained, no members exist.
+        self.n_classes_, self._members, self.history_ = 1, [], []
+        self.fits_ = pd.DataFrame(columns=[*INTERVAL_QUANTITIES, "i_q", "mi_1_posterior", "mi_2_posterior",
+                                           "mi_joint_posterior"], dtype=float).rename_axis("fit")
+        return super()._fit_constant(X1, X2, y, rng)
 
     def _estimate(self, X1, X2, y, rng):
         self.n_classes_ = int(y.max()) + 1

@@ -123,7 +123,7 @@ def whitened_channels(cov: np.ndarray, dims) -> tuple[np.ndarray, np.ndarray, li
     units of X1:
 
     >>> import numpy as np
-    >>> from synergy_lab.pid._gaussian_broja import whitened_channels
+    >>> from synergy_lab.pid.solvers.gaussian import whitened_channels
     >>> cov = np.array([[125.0, 10, 10], [10, 2, 1], [10, 1, 1]])  # [X1, X2, Y]
     >>> h1, h2, _, _ = whitened_channels(cov, (1, 1, 1))
     >>> float(h1[0, 0]), float(h2[0, 0])
@@ -157,7 +157,7 @@ def union_information(sigma, h1, h2) -> float:
     Independent noises (``Sigma = 0``) give ``1/2 log2 det(I + H1'H1 + H2'H2)``:
 
     >>> import numpy as np
-    >>> from synergy_lab.pid._gaussian_broja import union_information
+    >>> from synergy_lab.pid.solvers.gaussian import union_information
     >>> round(union_information(np.zeros((1, 1)), np.array([[1.0]]), np.array([[1.0]])), 6)
     0.792481
     """
@@ -235,7 +235,7 @@ def solve_gaussian_broja(cov: np.ndarray, dims) -> GaussianBrojaSolution:
     X2 = diag(1, sqrt 2) Y + N(0, I); per coordinate the better source's excess is unique.
 
     >>> import numpy as np
-    >>> from synergy_lab.pid._gaussian_broja import solve_gaussian_broja
+    >>> from synergy_lab.pid.solvers.gaussian import solve_gaussian_broja
     >>> h = np.vstack([np.diag([2.0, 1.0]), np.diag([1.0, np.sqrt(2.0)]), np.eye(2)])
     >>> cov = h @ h.T + np.diag([1.0, 1, 1, 1, 0, 0])
     >>> sol = solve_gaussian_broja(cov, (2, 2, 2))
