@@ -1,4 +1,4 @@
-"""Losses of InfMasking and its baselines (spec §1, §3): an ``nn.Module`` and a functional twin each.
+"""Losses of InfMasking and its baselines (docs/methods.md): an ``nn.Module`` and a functional twin each.
 
 All contrastive losses take L2-normalised (B, d) projections (checked; ``ValueError`` naming the argument
 otherwise), run in float32 with autocast disabled, follow their inputs' device, and all-gather the batch with
@@ -6,7 +6,6 @@ gradient when a process group with world size > 1 exists (single-process otherwi
 """
 
 from ._distributed import gather_with_grad, world_size
-from ._registry import LOSSES, make_loss
 from .cmc import CMCLoss, cmc_loss
 from .comm import CoMMLoss, comm_loss
 from .cross import CLIPLoss, clip_loss
@@ -20,8 +19,6 @@ from .simclr import SimCLRLoss, simclr_loss
 from .supervised import SupervisedLoss, supervised_loss
 
 __all__ = [
-    "LOSSES",
-    "make_loss",
     "gather_with_grad",
     "world_size",
     "nt_xent",

@@ -4,7 +4,8 @@ checkpoints and exact resume (:mod:`.checkpoint`), DDP under torchrun (:mod:`.di
 The package itself is callable: ``synergy_lab.train(config)`` is :func:`synergy_lab.train.trainer.train`
 (``synergy_lab.train`` names both this package and the function the architecture promises, so the module
 object forwards calls to the function). Only :mod:`.config` is imported eagerly; torch is imported on the
-first call or the first access to a torch-backed name.
+first call, the first access to a torch-backed name, or when a config is built (the ``[method]`` table is
+validated by the method's own options, which live beside its torch modules in :mod:`synergy_lab.methods`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import types
 from .config import (
     DataConfig,
     EvalConfig,
-    MethodConfig,
     ModelConfig,
     OptimConfig,
     TrainConfig,
@@ -27,7 +27,6 @@ from .config import (
 __all__ = [
     "DataConfig",
     "EvalConfig",
-    "MethodConfig",
     "ModelConfig",
     "OptimConfig",
     "TrainConfig",

@@ -9,7 +9,7 @@
   train, validation and test splits) is a pair of index vectors into them, so a batch is one gather on the
   device and 10,000 pairs of 224-px images never exist as 3 GB of copies. The probes are fitted on train
   pairs and scored on validation pairs (for model selection) and test pairs (reported); the public code
-  selects its checkpoint on test (spec §4).
+  selects its checkpoint on test (docs/trifeature.md).
 * ``synthetic_images``: Trifeature-shaped random uint8 images (two modalities of 3 x R x R, default
   R = 224) with random labels, generated on the device from the seed, for throughput checks. Probes on it
   are meaningless (random labels).
@@ -17,7 +17,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,11 +34,14 @@ class PairData:
 
     ``sources[m]`` holds the rows of modality ``m``; ``rows[m][i]`` is the source row of pair ``i``
     (``rows=None``: pair ``i`` is row ``i`` of every source). Index-based pairs share one image tensor.
+    ``factors`` (numpy, CPU): per target, the codes ``(f1, f2)`` of the latent factors of each modality that
+    the target depends on, one per pair (for :func:`synergy_lab.evaluate.readout_pid`); empty if unknown.
     """
 
     sources: list[torch.Tensor]
     targets: dict
     rows: list[torch.Tensor] | None = None
+    factors: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int((self.rows or self.sources)[0].shape[0])
@@ -62,22 +66,28 @@ class PairData:
         halves = []
         for part in (slice(None, n_first), slice(n_first, None)):
             targets = {k: v[part] for k, v in self.targets.items()}
+            factors = {k: (f1[part], f2[part]) for k, (f1, f2) in self.factors.items()}
             if self.rows is None:
-                halves.append(PairData([x[part] for x in self.sources], targets))
+                halves.append(PairData([x[part] for x in self.sources], targets, factors=factors))
             else:
-                halves.append(PairData(self.sources, targets, [r[part] for r in self.rows]))
+                halves.append(PairData(self.sources, targets, [r[part] for r in self.rows], factors))
         return halves[0], halves[1]
 
 
 @dataclass
 class RunData:
-    """Training pairs, probe-fit pairs and the held-out pair sets (``test`` only for Trifeature)."""
+    """Training pairs, probe-fit pairs and the held-out pair sets (``test`` only for Trifeature).
+
+    ``ground_truth``: the exact PID of each target on the probe distribution (a DataFrame with the columns of
+    ``synergy_lab.data.GROUND_TRUTH_COLUMNS``), or None where the data has none (``synthetic_images``).
+    """
 
     train: PairData
     probe: PairData
     val: PairData | None
     spec: DataSpec
     test: PairData | None = None
+    ground_truth: object = None
 
     def held_out(self) -> dict:
         """``{split: PairData}`` of the non-empty held-out sets, the reported split last."""
@@ -92,7 +102,8 @@ def _vector_pairs(ds, device) -> PairData:
                              f"trainer needs (n, dim) vectors")
     targets = {k: torch.as_tensor(np.asarray(v)).long().to(device) for k, v in ds.targets.items()
                if np.asarray(v).ndim == 1 and np.issubdtype(np.asarray(v).dtype, np.integer)}
-    return PairData(xs, targets)
+    factors = {k: v for k, v in ds.target_factors.items() if k in targets}
+    return PairData(xs, targets, factors=factors)
 
 
 def _synthetic_images(n: int, resolution: int, n_classes: int, seed: int, device) -> PairData:
@@ -103,11 +114,29 @@ def _synthetic_images(n: int, resolution: int, n_classes: int, seed: int, device
     return PairData(xs, targets)
 
 
+def _check_cache_dir(cache_dir) -> None:
+    """``ValueError`` naming ``data.params.cache_dir`` unless it is (or can become) a folder."""
+    path = Path(cache_dir)
+    for parent in (path, *path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                where = "" if parent == path else f" (its parent {str(parent)!r} is a file)"
+                raise ValueError(f"data.params.cache_dir: {str(path)!r} is not a folder{where}")
+            return
+
+
 def _trifeature(config: TrainConfig, seed: int, device) -> RunData:
-    from ..data.trifeature import PROBE_TASKS, make_bimodal_pairs, make_trifeature_images
+    from ..data.trifeature import (
+        PROBE_TASKS,
+        make_bimodal_pairs,
+        make_trifeature_images,
+        trifeature_ground_truth,
+    )
 
     d = config.data
     p = {**IMAGE_DATA_PARAMS["trifeature"], **d.params}
+    if p["cache_dir"] is not None:
+        _check_cache_dir(p["cache_dir"])
     data = make_trifeature_images(seed=seed, **p, device=device)
     images = torch.from_numpy(data.images).to(device)
 
@@ -116,17 +145,18 @@ def _trifeature(config: TrainConfig, seed: int, device) -> RunData:
         made = make_bimodal_pairs(data, split, biased=biased, max_pairs=max_pairs, random_state=rng)
         targets = {k: torch.from_numpy(v).to(device) for k, v in made.labels.items()}
         rows = [torch.from_numpy(r).to(device) for r in (made.idx1, made.idx2)]
-        return PairData([images, images], targets, rows), made.n_allowed
+        return PairData([images, images], targets, rows, made.factors), made
 
-    train, allowed = pairs("train", d.pairing == "biased", d.n_train, 0)
+    train, made = pairs("train", d.pairing == "biased", d.n_train, 0)
     if len(train) < d.n_train:
         raise ValueError(f"data.n_train: the {d.pairing} training split of this Trifeature layout allows "
-                         f"only {allowed} pairs, fewer than data.n_train = {d.n_train}")
+                         f"only {made.n_allowed} pairs, fewer than data.n_train = {d.n_train}")
     probe = pairs("train", False, d.n_probe, 1)[0]
     val = pairs("val", False, d.n_val, 2)[0] if data.indices("val").size else None
-    test = pairs("test", False, d.n_val, 3)[0]
+    test, made_test = pairs("test", False, d.n_val, 3)
     spec = DataSpec(shapes=train.shapes, is_image=True, n_classes=dict(PROBE_TASKS))
-    return RunData(train, probe, val, spec, test)
+    # The truth of the reported pairs themselves (their labels are functions of the factors).
+    return RunData(train, probe, val, spec, test, trifeature_ground_truth(made_test))
 
 
 def build_run_data(config: TrainConfig, device: torch.device) -> RunData:
@@ -151,9 +181,11 @@ def build_run_data(config: TrainConfig, device: torch.device) -> RunData:
                               device)
         extra = {"pairing": "unbiased"} if extra else {}
         n_both = d.n_probe + d.n_val
-        both = _vector_pairs(make(d.name, n_samples=n_both, random_state=seed, **extra, **d.params), device)
+        both_ds = make(d.name, n_samples=n_both, random_state=seed, **extra, **d.params)
+        both = _vector_pairs(both_ds, device)
         probe, val = both.split(d.n_probe)
         classes = {k: int(max(int(v.max()) for v in (train.targets[k], both.targets[k]) if v.numel())) + 1
                    for k in train.targets}
     spec = DataSpec(shapes=train.shapes, is_image=d.is_image, n_classes=classes)
-    return RunData(train, probe, val, spec)
+    truth = None if d.name == "synthetic_images" else both_ds.ground_truth
+    return RunData(train, probe, val, spec, ground_truth=truth)

@@ -2,11 +2,16 @@
 
 Per step: the global batch indices of the step (seeded epoch permutation, drop-last), this rank's shard,
 freshly seeded random streams (:mod:`.distributed`), the method's step under autocast (bfloat16 on CUDA by
-default), backward, optional gradient clipping, AdamW, the LR schedule, and FactorCL's critic step. Losses
-are read back from the device every ``log_every`` steps (progress bar: loss and samples/s). Checkpoints
-every ``checkpoint_every`` steps and at the end; an existing ``out_dir`` is resumed from its latest
-checkpoint, which on CPU reproduces the uninterrupted run bit for bit (same parameters, same loss history).
-After training, rank 0 fits linear probes on the held-out unbiased pairs and writes ``metrics.json``.
+default), backward, optional gradient clipping, AdamW, the LR schedule, and the extra optimiser step a
+method may declare (:meth:`~synergy_lab.methods.MethodSystem.critic_step`). The trainer asks the method
+object what it needs (that step, the labels its batches carry, its probe features), never its name.
+Losses are read back from the device every ``log_every`` steps (progress bar: loss and samples/s).
+Checkpoints every ``checkpoint_every`` steps and at the end; an existing ``out_dir`` is resumed from its
+newest checkpoint that verifies (:mod:`.checkpoint`: damaged ones are reported and set aside), which on CPU
+reproduces the uninterrupted run bit for bit (same parameters, same loss history). A non-finite loss stops
+the run with a ``ValueError`` naming the step (checked where the losses are read back, so the hot loop gains
+no sync). After training, rank 0 fits linear probes on the held-out unbiased pairs and writes
+``metrics.json``.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from torch import nn
 from ..io import atomic_write_json, atomic_write_text
 from ..methods import MethodSystem, StepContext, build_method, make_augment
 from .checkpoint import (
+    checkpoint_dir,
     checkpoint_path,
     config_differences,
     latest_checkpoint,
-    load_checkpoint,
+    load_latest_valid,
     prune_checkpoints,
+    remove_stale_temporaries,
     save_checkpoint,
 )
 from .config import TrainConfig, config_from_dict, dump_config, load_config
@@ -125,6 +132,59 @@ def lr_factor(step: int, total: int, warmup: int, cosine: bool, min_ratio: float
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+#: Files and folders a run writes into ``out_dir``.
+_OUTPUT_FILES = ("config.toml", "history.csv", "metrics.json")
+
+
+def check_out_dir(out_dir) -> None:
+    """Raise ``ValueError`` naming ``out_dir`` if a run could not write its outputs there.
+
+    ``out_dir`` (and its ``checkpoints`` folder) must be folders or not exist yet; the output files must not
+    be folders. Checked before any data is built, so a typo costs no time.
+    """
+    if out_dir is None:
+        return
+    path = Path(out_dir)
+    for parent in (path, *path.parents):
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                what = "out_dir" if parent == path else f"out_dir: its parent {str(parent)!r}"
+                raise ValueError(f"{what} is not a folder ({str(path)!r})")
+            break
+    folder = checkpoint_dir(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"out_dir {str(path)!r} holds a file named 'checkpoints' where the checkpoint "
+                         f"folder goes: remove it or use another out_dir")
+    for name in _OUTPUT_FILES:
+        if (path / name).is_dir():
+            raise ValueError(f"out_dir {str(path)!r} holds a folder named {name!r} where that output file "
+                             f"goes: remove it or use another out_dir")
+
+
+def check_stop_after(stop_after) -> int | None:
+    """``stop_after`` as an int >= 1 (or None); ``TypeError`` / ``ValueError`` naming it otherwise."""
+    if stop_after is None:
+        return None
+    if isinstance(stop_after, bool) or not isinstance(stop_after, int):
+        raise TypeError(f"stop_after must be an integer number of steps, got {stop_after!r}")
+    if stop_after < 1:
+        raise ValueError(f"stop_after must be >= 1 (steps done in total), got {stop_after}")
+    return stop_after
+
+
+class DivergenceError(ValueError):
+    """Training produced a non-finite loss (or parameters): the learning rate is usually too high."""
+
+    def __init__(self, step: int, detail: str):
+        super().__init__(f"optim.lr: the loss became non-finite at step {step} ({detail}); training "
+                         f"diverged: lower optim.lr or set optim.grad_clip")
+        self.step = step
+
+
+def _first_non_finite(records: list[dict]) -> dict | None:
+    return next((r for r in records if not math.isfinite(r["loss"])), None)
+
+
 class Trainer:
     """Builds data, model, optimisers and schedule for a config; :meth:`fit` runs (or resumes) training."""
 
@@ -142,14 +202,15 @@ class Trainer:
             system = build_method(cfg, self.data.spec)
         self.system = system.to(device)
         self.augment = make_augment(cfg, self.data.spec)
-        critic = system.critic_parameters()
+        self.critic = system.critic_step()  # the method's extra optimiser step, if it declares one
+        critic = self.critic.parameters if self.critic is not None else []
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(param_groups(system, {id(p) for p in critic}, o.weight_decay),
                                            lr=o.lr, betas=o.betas)
         self.critic_optimizer = None
-        if critic:
-            self.critic_optimizer = torch.optim.AdamW(critic, lr=cfg.method.critic_lr or o.lr, betas=o.betas,
-                                                      weight_decay=0.0)
+        if self.critic is not None:
+            lr = o.lr if self.critic.lr is None else self.critic.lr
+            self.critic_optimizer = torch.optim.AdamW(critic, lr=lr, betas=o.betas, weight_decay=0.0)
         total = cfg.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, total, o.warmup_steps, o.cosine, o.min_lr_ratio))
@@ -163,7 +224,7 @@ class Trainer:
             return self.system
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        critic = {id(p) for p in self.system.critic_parameters()}
+        critic = {id(p) for p in self.critic.parameters} if self.critic is not None else set()
         ignore = [name for name, p in self.system.named_parameters() if id(p) in critic]
         if ignore:  # trained by the critic step on identical (gathered) inputs: no gradient sync needed
             DDP._set_params_and_buffers_to_ignore_for_ddp(self.system, ignore)
@@ -198,10 +259,12 @@ class Trainer:
 
     def _resume(self) -> tuple[int, list, float]:
         cfg = self.config
-        path = latest_checkpoint(cfg.out_dir) if cfg.out_dir is not None else None
-        if path is None:
+        if cfg.out_dir is None:
             return 0, [], 0.0
-        state = load_checkpoint(path, map_location=self.device)
+        found = load_latest_valid(cfg.out_dir, self.device, report=self.dist.is_main)
+        if found is None:
+            return 0, [], 0.0
+        state = found[1]
         diff = config_differences(state["config"], cfg.fingerprint(), defaults=TrainConfig().fingerprint())
         if diff:
             raise ValueError(f"out_dir {cfg.out_dir!r} holds checkpoints of a different config (fields "
@@ -223,6 +286,8 @@ class Trainer:
         history record (may raise to interrupt training).
         """
         cfg = self.config
+        stop_after = check_stop_after(stop_after)
+        check_out_dir(cfg.out_dir)
         dev_type = device_type(cfg.device)
         info = init_distributed(dev_type)
         ok = False
@@ -239,6 +304,8 @@ class Trainer:
 
     def _fit(self, resume, stop_after, on_step) -> TrainResult:
         cfg, info, device = self.config, self.dist, self.device
+        if cfg.out_dir is not None and info.is_main:
+            remove_stale_temporaries(cfg.out_dir)  # left by saves killed mid-write
         if resume:
             start, history, wall_before = self._resume()
         else:
@@ -252,7 +319,7 @@ class Trainer:
         total, spe, gb = cfg.total_steps, cfg.steps_per_epoch, cfg.optim.batch_size
         end = total if stop_after is None else max(start, min(total, stop_after))
         shard = rank_slice(gb, info.rank, info.world_size)
-        target = cfg.method.target if cfg.method.name == "supervised" else None
+        target = self.system.label_target  # None: the method needs no labels
         shared = torch.Generator(device=device)
         local = torch.Generator(device=device)
         n_train = len(self.data.train)
@@ -277,8 +344,12 @@ class Trainer:
             values = torch.stack([p[2] for p in pending]).float().cpu().tolist()
             new = [{"step": s, "epoch": e, "loss": v, "lr": lr}
                    for (s, e, _, lr), v in zip(pending, values, strict=True)]
-            history.extend(new)
             pending.clear()
+            # Checked where the losses are read back anyway: no extra device sync in the hot loop.
+            bad = _first_non_finite(new)
+            if bad is not None:
+                raise DivergenceError(bad["step"], f"loss {bad['loss']}")
+            history.extend(new)
             now = time.perf_counter()
             if now > window_t:
                 samples_per_s = window_steps * gb / (now - window_t)
@@ -301,8 +372,17 @@ class Trainer:
                 ctx = StepContext(step=step, epoch=epoch, max_epochs=cfg.max_epochs, generator=shared,
                                   local_generator=local, global_batch=gb, shard=shard, augment=self.augment)
                 lr = self.optimizer.param_groups[0]["lr"]
-                with torch.autocast(**self.autocast):
-                    out = model(batch, ctx)
+                try:
+                    with torch.autocast(**self.autocast):
+                        out = model(batch, ctx)
+                except ValueError as exc:
+                    # The method's input checks reject the NaN / overflowed activations of a diverged run
+                    # before its loss is computed. The same step worked on valid values at step `start`, so
+                    # a later ValueError is the divergence, reported as such (with the symptom).
+                    if step == start:
+                        raise
+                    flush()  # an earlier non-finite loss is the better report
+                    raise DivergenceError(step + 1, f"not computable: {exc}") from exc
                 self.optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()
                 if cfg.optim.grad_clip is not None:
@@ -313,7 +393,7 @@ class Trainer:
                 if self.critic_optimizer is not None:
                     self.critic_optimizer.zero_grad(set_to_none=True)
                     with torch.autocast(**self.autocast):
-                        critic_loss = self.system.critic_loss(out.aux)
+                        critic_loss = self.critic.loss(out.aux)
                     critic_loss.backward()
                     self.critic_optimizer.step()
                 pending.append((step + 1, epoch, out.loss.detach(), lr))
@@ -352,44 +432,48 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- evaluation
     def evaluate(self) -> dict:
-        """Linear probes of the trained features (see :mod:`..evaluate`): fitted on the probe pairs, scored
-        on every held-out set; ``balanced_accuracy`` is the reported set's (test for Trifeature, else the
-        held-out draw), and the validation score of Trifeature is ``val_balanced_accuracy``."""
+        """Score the trained features against the exact truth (:func:`synergy_lab.evaluate.score_run_data`).
+
+        Fair and paper probes, bits captured and read-out PID per target, fitted on the probe pairs; the
+        reported split is the test pairs (Trifeature) or the held-out draw (vector data), and probe costs are
+        chosen on the validation pairs or, without them, on a seeded part carved out of the probe pairs.
+        The tidy rows are kept in ``self.scores`` (written to ``metrics.json``); returns them per target
+        (:func:`synergy_lab.evaluate.metrics_by_target`): ``balanced_accuracy``, ``chance``, ``n_classes``,
+        ``balanced_accuracy_paper``, ``bits``..., ``truth_<metric>``, and ``val_balanced_accuracy`` where the
+        data has a validation split.
+        """
         from ..evaluate.features import extract_features
-        from ..evaluate.probes import probe_targets
+        from ..evaluate.saved_run import score_run_data
+        from ..evaluate.score import metrics_by_target
 
-        cfg, data = self.config, self.data
-        bs = cfg.eval.batch_size
+        cfg = self.config
 
-        def features_and_labels(pairs):
-            feats = extract_features(self.system, pairs, bs, self.device)
-            return feats, {k: v.cpu().numpy() for k, v in pairs.targets.items()}
+        def featurise(pairs):
+            return extract_features(self.system, pairs, cfg.eval.batch_size, self.device)
 
-        f_probe, labels = features_and_labels(data.probe)
-        held_out = {name: features_and_labels(pairs) for name, pairs in data.held_out().items()}
-        report = list(held_out)[-1]
-        f_report, report_labels = held_out.pop(report)
-        available = list(data.probe.targets)
-        targets = available if cfg.eval.targets is None else list(cfg.eval.targets)
-        unknown = [t for t in targets if t not in available]
-        if unknown:
-            raise ValueError(f"eval.targets: unknown target {unknown[0]!r}; valid: {available}")
-        return probe_targets(f_probe, labels, f_report, report_labels, targets, random_state=cfg.seed,
-                             more_tests=held_out, C=cfg.eval.C, max_iter=cfg.eval.max_iter)
+        self.scores = score_run_data(featurise, self.data, targets=cfg.eval.targets, random_state=cfg.seed,
+                                     max_iter=cfg.eval.max_iter)
+        return metrics_by_target(self.scores)
 
     def _write_outputs(self, result: TrainResult) -> None:
         out = self.config.out_dir
         if out is None:
             return
+        cfg = self.config
         rows = ["step,epoch,loss,lr"] + [f"{h['step']},{h['epoch']},{h['loss']!r},{h['lr']!r}"
                                          for h in result.history]
         atomic_write_text(Path(out) / "history.csv", "\n".join(rows) + "\n")
-        atomic_write_json({"method": self.config.method.name, "steps": result.steps,
+        # Tidy score rows, ready for experiments.results.append_results (NaN -> null: strict JSON).
+        run = {"method": cfg.method.name, "dataset": cfg.data.name, "seed": cfg.seed, "steps": result.steps}
+        scores = [{**run, **{k: None if isinstance(v, float) and not math.isfinite(v) else v
+                             for k, v in row.items()}}
+                  for row in getattr(self, "scores", [])] if result.metrics else []
+        atomic_write_json({"method": cfg.method.name, "steps": result.steps,
                            "final_loss": result.history[-1]["loss"] if result.history else None,
                            "samples_per_s": result.samples_per_s, "wall_s": result.wall_s,
-                           "peak_memory_bytes": result.peak_memory_bytes, "probes": result.metrics},
+                           "peak_memory_bytes": result.peak_memory_bytes, "probes": result.metrics,
+                           "scores": scores},
                           Path(out) / "metrics.json")
-
 
 def train(config, *, resume: bool = True, stop_after: int | None = None,
           on_step: Callable[[int, dict], None] | None = None) -> TrainResult:

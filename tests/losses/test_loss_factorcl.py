@@ -10,7 +10,6 @@ from synergy_lab.losses import (
     FactorCLLoss,
     club_bound,
     factorcl_objective,
-    make_loss,
     nce_bound,
 )
 
@@ -113,7 +112,7 @@ def test_validation():
 
 def test_falls_with_alternating_critic_steps():
     gen = torch.Generator().manual_seed(0)
-    loss = make_loss("factorcl", dim=4, hidden=32)
+    loss = FactorCLLoss(dim=4, hidden=32)
     # A tiny "model": shared latent plus noise gives paired views; the heads are linear maps (the parameters).
     x1, x2 = torch.randn(32, 6, generator=gen), torch.randn(32, 6, generator=gen)
     x1_aug, x2_aug = (

@@ -12,7 +12,7 @@ TINY_MODEL = {"encoder_hidden": 32, "encoder_out": 32, "n_tokens": 4, "fusion_di
 def tiny_config(method="infmasking", steps=120, batch_size=64, out_dir=None, **overrides) -> TrainConfig:
     """A config that trains in a few seconds on one CPU thread."""
     sections = {
-        "method": {"name": method, "critic_hidden": 32},
+        "method": {"name": method, **({"critic_hidden": 32} if method == "factorcl" else {})},
         "data": dict(TINY_DATA),
         "model": dict(TINY_MODEL),
         "optim": {"steps": steps, "batch_size": batch_size, "lr": 3e-3},

@@ -63,7 +63,7 @@ def test_ddp_two_gloo_ranks_match_one_process_on_the_global_batch(tmp_path):
     assert len(ranks[0]["losses"]) == STEPS
     torch.testing.assert_close(torch.tensor(ranks[0]["losses"]), torch.tensor(single.losses), rtol=1e-5,
                                atol=1e-5)
-    e = single.system.config.model.fusion_dim
+    e = single.config.model.fusion_dim
     for key, value in single.system.state_dict().items():
         got = ranks[0]["state"][key]
         if key.endswith("in_proj.bias"):  # drop the key-bias slice (zero true gradient, see module doc)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from _train_helpers import tiny_config
 
-from synergy_lab.methods import METHODS
+from synergy_lab.methods import available_methods
 from synergy_lab.train import train
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", available_methods())
 def test_method_trains_and_beats_chance_on_redundancy(method):
     result = train(tiny_config(method))
     losses = np.array(result.losses)
@@ -47,7 +47,7 @@ def test_build_method_parts_and_errors():
     model, loss, step, features = build_method(TrainConfig(method={"name": "infmasking"}), spec).parts
     assert isinstance(model, torch.nn.Module) and type(loss).__name__ == "InfMaskingLoss" and callable(step)
     assert features([torch.randn(5, 16), torch.randn(5, 16)]).shape == (5, 64)  # fused CLS, E = 64
-    with pytest.raises(ValueError, match="method.target: 'synergy' is not a target"):
+    with pytest.raises(ValueError, match="method.target: 'synergy' is not a target of the data"):
         build_method(TrainConfig(method={"name": "supervised", "target": "synergy"}), spec)
     with pytest.raises(ValueError, match="model.n_modalities"):
         build_method(TrainConfig(), DataSpec(((16,),)))
