@@ -1,4 +1,4 @@
-"""``synergy-lab`` command line: quickstart, data, train."""
+"""``synergy-lab`` command line: quickstart, data, train, evaluate, results, report."""
 
 from __future__ import annotations
 
@@ -56,6 +56,15 @@ def cmd_data(args) -> int:
             print(f"{name}: {generator_parameters(name)}")
         return 0
     params = parse_assignments(args.param)
+    if args.export is not None:
+        from .evaluate.export import export_dataset, load_export
+
+        out = export_dataset(args.name, args.export, **params)
+        data = load_export(out)
+        sizes = ", ".join(f"{s} {n}" for s, n in data.meta["splits"].items())
+        pre = f", pretrain {data.meta['pretrain']}" if data.meta["pretrain"] else ""
+        print(f"wrote {out}: {args.name} splits ({sizes}{pre}), targets {data.meta['targets']}")
+        return 0
     if args.describe:
         print(_format_truth(describe(args.name, **params)))
         return 0
@@ -69,9 +78,9 @@ def cmd_data(args) -> int:
 def cmd_train(args) -> int:
     from .train import load_config
 
-    if not Path(args.config).is_file():
-        raise ValueError(f"config file {args.config!r} not found")
-    config = load_config(args.config)
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ValueError(f"--stop-after must be >= 1 (steps done in total), got {args.stop_after}")
+    config = load_config(args.config)  # a missing file or a folder: ValueError naming it
     updates = parse_assignments(args.set)
     if args.out is not None:
         updates["out_dir"] = args.out
@@ -99,6 +108,71 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .evaluate.score import format_scores
+
+    if args.features is not None or args.data is not None:
+        if args.features is None or args.data is None or args.run_dir is not None:
+            raise ValueError("--features FEATS.npz and --data DIR go together, without RUN_DIR")
+        if args.untrained or args.raw:
+            raise ValueError("--untrained and --raw score a saved run (RUN_DIR), not --features")
+        from .evaluate.export import load_export, load_features
+        from .evaluate.score import score_representation
+
+        data = load_export(args.data)
+        feats = load_features(args.features, data)
+        rows = score_representation(feats, {s: data.labels[s] for s in feats}, factors=data.factors,
+                                    ground_truth=data.ground_truth, targets=args.target,
+                                    random_state=args.seed)
+        what = f"features {args.features} on {args.data}"
+    else:
+        if args.run_dir is None:
+            raise ValueError("give RUN_DIR (a training run's out_dir) or --features FEATS.npz --data DIR")
+        if args.untrained and args.raw:
+            raise ValueError("--untrained and --raw exclude each other")
+        from .evaluate.saved_run import score_saved_run
+
+        mode = "untrained" if args.untrained else "raw" if args.raw else "trained"
+        rows = score_saved_run(args.run_dir, mode, targets=args.target, device=args.device)
+        what = f"{args.run_dir} ({mode})"
+    print(f"scores of {what}; bits in bits, truths in brackets:")
+    print(format_scores(rows))
+    if args.out is not None:
+        import pandas as pd
+
+        from .io import atomic_write_csv
+
+        atomic_write_csv(pd.DataFrame(rows), args.out, index=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from .experiments.results import export_results, import_table, store_summary
+
+    if args.results_command == "export":
+        print(f"wrote {export_results(args.store, args.out)}")
+    elif args.results_command == "import":
+        print(f"copied {import_table(args.table, args.store)} rows into {args.store}")
+    else:
+        print(store_summary(args.store))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .experiments.report import markdown_report
+    from .experiments.results import read_results
+
+    if not Path(args.store).exists():
+        raise ValueError(f"store {args.store!r} not found")
+    table = read_results(args.store)
+    if args.experiment:
+        table = table[table["experiment"].isin(args.experiment)]
+    print(markdown_report(table, args.reference, metrics=args.metric, targets=args.target, by=args.by,
+                          confidence=args.confidence))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synergy-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--describe", action="store_true", help="print only the ground-truth PID table")
     d.add_argument("--list", action="store_true", help="list generators and their parameters")
     d.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="generator parameter")
+    d.add_argument("--export", metavar="DIR", help="write train/val/test splits (+ pretrain pairs) as .npz "
+                                                   "for models outside synergy-lab (docs/evaluate.md)")
     d.set_defaults(func=cmd_data)
 
     t = sub.add_parser("train", help="train a method from a TOML config, then probe it "
@@ -128,6 +204,45 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--stop-after", type=int, metavar="STEPS",
                    help="stop (checkpointed) after this many steps in total")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="score a representation: fair and paper probes, bits captured, "
+                                        "read-out PID, beside the exact truth")
+    e.add_argument("run_dir", nargs="?", help="a training run's out_dir (its config.toml and checkpoint)")
+    e.add_argument("--untrained", action="store_true", help="the architecture at initialisation (floor)")
+    e.add_argument("--raw", action="store_true", help="the raw inputs as features")
+    e.add_argument("--features", metavar="FEATS.npz", help="features computed elsewhere: arrays train, test "
+                                                            "(and val), rows aligned with --data")
+    e.add_argument("--data", metavar="DIR", help="an export of `synergy-lab data NAME --export DIR`")
+    e.add_argument("--target", nargs="+", help="only these targets")
+    e.add_argument("--seed", type=int, default=0, help="seed of carved validation parts and the bootstrap "
+                                                       "(--features; a run uses its own seed)")
+    e.add_argument("--device", default="cpu", help="where a saved run's features are computed")
+    e.add_argument("--out", help="also write the tidy rows as CSV")
+    e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("results", help="inspect, export or import a results store (.sqlite)")
+    rsub = r.add_subparsers(dest="results_command", required=True)
+    r_summary = rsub.add_parser("summary", help="tasks done / failed (with errors) and rows per method")
+    r_summary.add_argument("store", help="results store (.sqlite)")
+    r_export = rsub.add_parser("export", help="write the tidy table as .csv (or .parquet with pyarrow)")
+    r_export.add_argument("store", help="results store (.sqlite), or a table to convert")
+    r_export.add_argument("out", help="output file: .csv or .parquet")
+    r_import = rsub.add_parser("import", help="copy a CSV table written by an earlier run_tasks into a store")
+    r_import.add_argument("table", help="tidy table (.csv or .parquet) with a task_id column")
+    r_import.add_argument("store", help="results store (.sqlite); created if absent")
+    r.set_defaults(func=cmd_results)
+
+    rp = sub.add_parser("report", help="mean ± sd, 95%% CIs and paired tests against a reference method "
+                                       "(markdown)")
+    rp.add_argument("store", help="results store (.sqlite) or table (.csv)")
+    rp.add_argument("--reference", required=True, help="method the others are compared with, seed by seed")
+    rp.add_argument("--metric", nargs="+", help="only these metrics")
+    rp.add_argument("--target", nargs="+", help="only these targets")
+    rp.add_argument("--experiment", nargs="+", help="only these experiments")
+    rp.add_argument("--by", nargs="+", help="columns that identify a quantity (default: experiment, dataset, "
+                                            "params, target, metric)")
+    rp.add_argument("--confidence", type=float, default=0.95, help="interval level (default %(default)s)")
+    rp.set_defaults(func=cmd_report)
     return parser
 
 

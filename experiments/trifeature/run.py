@@ -10,9 +10,10 @@ As in the paper, R (shape) and U (texture of image 1 and of image 2, averaged) a
 unbiased pairs and S (the texture -> colour match) from the run on biased pairs; balanced accuracy on the
 test split (chance 10 / 10 / 50%). The validation split's scores are kept beside them for model selection.
 
-Writes the tidy table ``results/trifeature/<scale>/results.csv`` (one row per task x probe target x split:
-metric ``balanced_accuracy`` on test, ``val_balanced_accuracy`` on validation) and prints mean +- std over
-seeds beside the published numbers.
+Writes the results store ``results/trifeature/<scale>/results.sqlite`` (one row per task x probe target x
+split: metric ``balanced_accuracy`` on test, ``val_balanced_accuracy`` on validation; several invocations may
+write into it at once; an earlier ``results.csv`` there is imported first) and prints mean +- std over seeds
+beside the published numbers. ``synergy-lab results export`` writes it as CSV.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from synergy_lab.experiments import grid, read_results, run_tasks
+from synergy_lab.experiments import grid, read_results, run_tasks, store_path_for
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT.parents[1] / "results" / "trifeature"
-#: Published R / U / S (%, InfMasking README; method_spec.md §4).
+#: Published R / U / S (%, InfMasking README; paper_repro.md).
 PUBLISHED = {"infmasking": (99.9, 90.6, 77.0), "comm": (99.9, 86.8, 71.4), "cross": (100.0, 11.6, 50.0),
              "cross_self": (99.7, 86.9, 50.0), "factorcl": (99.8, 62.5, 46.5)}
 #: Which probe target gives each component, and from which training pairs.
@@ -109,7 +110,7 @@ def main(argv=None):
 
     overrides = parse_assignments(args.set)
     root = Path(args.out) if args.out else RESULTS / args.scale
-    out = root / "results.csv"
+    out = store_path_for(root / "results.sqlite")
     if not args.table_only:
         extra = {"overrides": overrides} if overrides else {}
         extra.update({"out_root": str(root)} if args.out else {})

@@ -33,6 +33,11 @@ class SyntheticDataset:
         The latent factors the modalities were built from (empty when there are none).
     params : dict
         The generator's parameters, for provenance.
+    target_factors : dict of str -> (numpy.ndarray, numpy.ndarray)
+        Per target, integer codes ``(f1, f2)`` (shape (n_samples,) each) of the latent factors of modality 1
+        and 2 that the target depends on, coded so that the exact PID of the population table of
+        ``(f1, f2, target)`` is the target's ``ground_truth`` row (a modality with no relevant factor gets a
+        constant code). Used by :func:`synergy_lab.evaluate.readout_pid`; empty when there are none.
     """
 
     name: str
@@ -42,6 +47,7 @@ class SyntheticDataset:
     ground_truth: pd.DataFrame
     factors: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
+    target_factors: dict = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:

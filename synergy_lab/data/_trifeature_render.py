@@ -1,22 +1,22 @@
 """Vectorised renderer of Trifeature images (shape x texture x colour), straight from geometry.
 
 Images are computed by batched float32 torch ops (CPU or CUDA), in groups of equal (shape, texture); there
-is no per-pixel Python loop. The semantics follow ``method_spec.md`` section 4, re-implemented from its
-description (not from the public code):
+is no per-pixel Python loop. The semantics follow the public Trifeature renderer (Hermann & Lampinen 2020;
+docs/trifeature.md), re-implemented from a description of it (not from its code):
 
 * **shape**: one of :data:`SHAPES`, a union of convex polygons (or a disc) in template coordinates
   ``[-1, 1]^2``. The template spans 128/224 of the image side (64 px half-size at 224 px); the shape is
   rotated by ``U[-45, 45)`` degrees and placed uniformly where its circumscribed circle fits. Edges are
   anti-aliased by a 1-px linear ramp of the signed distance.
-* **texture**: one of :data:`TEXTURES`, a function of texture coordinates rotated separately by
-  ``U[-45, 45)`` degrees and shifted by a uniform random phase. Base period ``P = max(6, 10 * res / 224)``
-  px: 10 px at 224 px as in the public renderer, never below 6 px so that textures stay readable at low
-  resolution (``method_spec.md`` section 11); line width ``0.3 P``. solid: everything; stripes: parallel
-  lines, period P; grid: two perpendicular sets; hexgrid: edges of a hexagonal tiling (centre spacing
-  1.5 P); dots: discs of radius ``0.3 L`` on a square lattice ``L = 1.25 P``; noise: Bernoulli(.5) cells of
-  ``max(1, P / 6)`` px; triangles: upward triangles of side ``0.69 L`` on the lattice; zigzags: lines of
-  slope +-1, wavelength 2 P, spacing 1.25 P; rain: streaks of length P in columns of the line width, 35%
-  coverage, at random places; pluses: plus signs of arm ``0.38 L`` on the lattice.
+* **texture**: one of :data:`TEXTURES`, a function of texture coordinates rotated separately by ``U[-45, 45)``
+  degrees and shifted by a uniform random phase. Base period ``P = max(6, 10 * res / 224)`` px: 10 px at 224
+  px as in the public renderer, never below 6 px so that textures stay readable at low resolution (a small CNN
+  read textures markedly worse at 64 px when the period shrank with the image); line width ``0.3 P``. solid:
+  everything; stripes: parallel lines, period P; grid: two perpendicular sets; hexgrid: edges of a hexagonal
+  tiling (centre spacing 1.5 P); dots: discs of radius ``0.3 L`` on a square lattice ``L = 1.25 P``; noise:
+  Bernoulli(.5) cells of ``max(1, P / 6)`` px; triangles: upward triangles of side ``0.69 L`` on the lattice;
+  zigzags: lines of slope +-1, wavelength 2 P, spacing 1.25 P; rain: streaks of length P in columns of the
+  line width, 35% coverage, at random places; pluses: plus signs of arm ``0.38 L`` on the lattice.
 * **colour**: one of :data:`COLOURS`, on a grey ``(.5, .5, .5)`` background:
   ``pixel = colour * m + grey * (1 - m)`` with coverage ``m = shape * texture`` in [0, 1], rounded half up.
 
@@ -32,7 +32,7 @@ import math
 import numpy as np
 import torch
 
-#: Shape names, in label order (``method_spec.md`` section 4).
+#: Shape names, in label order (the public code's order).
 SHAPES = (
     "triangle", "square", "plus", "circle", "tee", "rhombus", "pentagon", "star", "fivesquare", "trapezoid",
 )

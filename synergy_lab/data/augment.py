@@ -1,4 +1,4 @@
-"""SimCLR-style image augmentation in batches, on the device of the images (``method_spec.md`` section 4).
+"""SimCLR-style image augmentation in batches, on the device of the images (docs/trifeature.md).
 
 :class:`SimCLRAugment` applies, to every image of a batch independently: random resized crop, horizontal
 flip, colour jitter (brightness, contrast, saturation, hue, in a random order per image), grayscale and

@@ -3,7 +3,7 @@
 Each modality embeds a shared factor ``r``, a unique factor ``u_i``, a synergy half ``s_i`` and nuisance
 factors; the targets read redundancy, uniqueness, synergy and their mixture off the factors, so their PID is
 known exactly at the factor level. ``pairing="biased"`` ties ``s2 = pi(s1)`` for self-supervised training data
-(``method_spec.md`` section 10).
+(see ``docs/data.md``).
 """
 
 from __future__ import annotations
@@ -97,6 +97,23 @@ RELEVANT_FACTORS = {
     "match": (("s1",), ("s2",)),
 }
 FULL_FACTORS = (("r", "u1", "s1"), ("r", "u2", "s2"))
+
+
+def factor_codes(target: str, factors: dict, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes ``(f1, f2)`` of the factors each modality contributes to ``target`` (:data:`RELEVANT_FACTORS`).
+
+    Mixed radix ``k`` in the order listed (e.g. ``mixed``: ``f1 = (r*k + u1)*k + s1``, ``f2 = r*k + s2``);
+    a modality with no relevant factor gets the constant code 0. These are the sources of the reduced
+    ground-truth table, so the exact PID of ``(f1, f2; target)`` is the target's ground truth.
+    """
+    n = np.asarray(factors["r"]).shape[0]
+    codes = []
+    for names in RELEVANT_FACTORS[target]:
+        code = np.zeros(n, dtype=np.int64)
+        for name in names:
+            code = code * k + np.asarray(factors[name], dtype=np.int64)
+        codes.append(code)
+    return codes[0], codes[1]
 
 
 def compositional_table(target, k, pairing, label_noise, permutation, reduced=False) -> np.ndarray:
@@ -261,7 +278,8 @@ def make_compositional(n_samples=5000, k=2, dim=32, n_nuisance=1, noise=0.0, lab
     -------
     SyntheticDataset
         ``name="compositional"``; ``factors`` holds ``r, u1, u2, s1, s2`` (shape (n,)) and ``nuisance1``,
-        ``nuisance2`` (shape (n, n_nuisance)); ``params`` holds the parameters, ``permutation`` (pi) and
+        ``nuisance2`` (shape (n, n_nuisance)); ``target_factors`` the codes of :func:`factor_codes` per
+        target; ``params`` holds the parameters, ``permutation`` (pi) and
         ``seed_entropy``. ``ground_truth`` (see :func:`compositional_ground_truth`) is the exact PID of the
         factor-level table ``p[(r, u1, s1), (r, u2, s2), y]`` under the sampling distribution (pairing and
         label noise included; nuisance and the factors a target ignores are left out, which changes no
@@ -336,5 +354,6 @@ def make_compositional(n_samples=5000, k=2, dim=32, n_nuisance=1, noise=0.0, lab
     }
     factors = {"r": r, "u1": u1, "u2": u2, "s1": s1, "s2": s2,
                "nuisance1": nuisance[0], "nuisance2": nuisance[1]}
+    target_factors = {t: factor_codes(t, factors, k) for t in targets}
     return SyntheticDataset(name="compositional", x1=xs[0], x2=xs[1], targets=labels, ground_truth=truth,
-                            factors=factors, params=params)
+                            factors=factors, params=params, target_factors=target_factors)

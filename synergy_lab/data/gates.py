@@ -1,7 +1,7 @@
 """Textbook joint tables p[x1, x2, y], random tables, and sampling from any table.
 
 The sources are independent uniform symbols unless stated; ``p[x1, x2, y]`` sums to 1.
-Textbook PID values (bits) are in ``../shared/pid_notes.md`` and the test-suite.
+Textbook PID values (bits) are tabulated in ``docs/pid.md`` and checked by the test-suite.
 """
 
 from __future__ import annotations
@@ -199,5 +199,6 @@ def make_gate(
         targets={"y": y},
         ground_truth=truth,
         factors={"x1": x1, "x2": x2},
+        target_factors={"y": (x1, x2)},
         params={"gate": name, "n_samples": n_samples, "k": k, "measure": measure},
     )

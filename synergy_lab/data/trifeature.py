@@ -1,4 +1,4 @@
-"""Bimodal Trifeature (Hermann & Lampinen 2020; ``method_spec.md`` section 4): images, split, pairs, labels.
+"""Bimodal Trifeature (Hermann & Lampinen 2020; ``docs/trifeature.md``): images, split, pairs, labels.
 
 Three steps, each with its own random stream derived from one integer ``seed`` (``numpy.random.SeedSequence``
 spawns, in this order):
@@ -14,7 +14,7 @@ spawns, in this order):
    :mod:`synergy_lab.data._trifeature_render`; cached on disk when ``cache_dir`` is given.
 3. **mapping** -- the texture -> colour permutation ``pi`` of the synergy label. It has its own stream, so it
    is the same whatever was rendered or cached (the public code draws it from the generator that rendered the
-   images, so its first-ever run gets another mapping: ``method_spec.md`` section 7.5).
+   images, so its first-ever run gets another mapping: ``docs/trifeature.md``).
 
 Pairs (:func:`make_bimodal_pairs`) are ordered pairs ``(i, j)`` of images of one split with the same shape
 (``i = j`` allowed): the shape is shared (redundancy), the texture of each image is unique to it (uniqueness),
@@ -53,8 +53,8 @@ __all__ = [
     "COLOURS", "COLOUR_NAMES", "DESIGNS", "PROBE_TASKS", "SHAPES", "SPLITS", "TEXTURES",
     "BimodalPairs", "BimodalTrifeature", "TrifeatureCacheWarning", "TrifeatureImages",
     "allowed_pair_count", "balanced_accuracy", "combination_attributes", "make_bimodal_pairs",
-    "make_probe_pairs", "make_trifeature_images", "render_trifeature", "split_combinations", "texture_period",
-    "trifeature_mapping",
+    "make_probe_pairs", "make_trifeature_images", "pair_factors", "render_trifeature", "split_combinations",
+    "texture_period", "trifeature_ground_truth", "trifeature_mapping",
 ]
 
 N_VALUES = 10  # shapes, textures and colours each
@@ -336,6 +336,8 @@ class BimodalPairs:
         Whether only pairs with synergy label 1 were allowed.
     n_allowed : int
         Number of allowed pairs before sub-sampling (:func:`allowed_pair_count`).
+    factors : dict of str -> (numpy.ndarray, numpy.ndarray)
+        Per probe task, the factor codes of image 1 and image 2 its label depends on (:func:`pair_factors`).
     """
 
     idx1: np.ndarray
@@ -344,6 +346,7 @@ class BimodalPairs:
     split: str
     biased: bool
     n_allowed: int
+    factors: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.idx1.size)
@@ -403,7 +406,8 @@ def make_bimodal_pairs(data: TrifeatureImages, split="train", biased=False, max_
         i, j, synergy = i[keep], j[keep], synergy[keep]
     labels = {"redundancy": data.shape[i], "unique1": data.texture[i], "unique2": data.texture[j],
               "synergy": synergy.astype(np.int64)}
-    return BimodalPairs(idx1=i, idx2=j, labels=labels, split=split, biased=bool(biased), n_allowed=n_allowed)
+    return BimodalPairs(idx1=i, idx2=j, labels=labels, split=split, biased=bool(biased), n_allowed=n_allowed,
+                        factors=pair_factors(data, i, j))
 
 
 def make_probe_pairs(data: TrifeatureImages, max_pairs=10_000, random_state=None) -> dict:
@@ -419,12 +423,45 @@ def make_probe_pairs(data: TrifeatureImages, max_pairs=10_000, random_state=None
 
 
 def balanced_accuracy(y_true, y_pred) -> float:
-    """Mean over the classes present in ``y_true`` of the recall (chance: 1 / classes)."""
+    """Mean over the classes present in ``y_true`` of the recall (chance: 1 / classes); scikit-learn's
+    ``balanced_accuracy_score`` on non-empty, equally long label vectors."""
+    from sklearn.metrics import balanced_accuracy_score
+
     y_true, y_pred = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
     if y_true.shape != y_pred.shape or y_true.size == 0:
         raise ValueError("y_true and y_pred must be non-empty and of the same length")
-    classes = np.unique(y_true)
-    return float(np.mean([np.mean(y_pred[y_true == k] == k) for k in classes]))
+    return float(balanced_accuracy_score(y_true, y_pred))
+
+
+def pair_factors(data: TrifeatureImages, idx1, idx2) -> dict:
+    """Per probe task, the factor codes ``(f1, f2)`` of image 1 and image 2 that its label depends on.
+
+    ``redundancy``: (shape of image 1, shape of image 2) -- equal, the shared factor; ``unique1``:
+    (texture of image 1, constant); ``unique2``: (constant, texture of image 2); ``synergy``: (texture of
+    image 1, colour of image 2). The exact PID of the pairs' table of ``(f1, f2, label)`` is the truth of
+    :func:`trifeature_ground_truth`.
+    """
+    i, j = np.asarray(idx1), np.asarray(idx2)
+    zero = np.zeros(i.size, dtype=np.int64)
+    return {"redundancy": (data.shape[i], data.shape[j]), "unique1": (data.texture[i], zero),
+            "unique2": (zero, data.texture[j]), "synergy": (data.texture[i], data.colour[j])}
+
+
+def trifeature_ground_truth(pairs: BimodalPairs, measure: str = "broja"):
+    """Exact PID of every probe task on a pair set: ``decompose`` of the table of (f1, f2, label) over the
+    pairs (:func:`pair_factors`). The labels are functions of the factors, so this is the PID of the pair
+    distribution itself, not an estimate; e.g. unbiased synergy pairs give S = I(F1, F2; Y) = H(Y) and no
+    R or U. Returns a DataFrame with the columns of ``synergy_lab.data.GROUND_TRUTH_COLUMNS``."""
+    from ..pid import decompose
+    from ._dataset import ground_truth_row, ground_truth_table
+    from .gates import empirical_table
+
+    rows = []
+    for task, (f1, f2) in pairs.factors.items():
+        y = pairs.labels[task]
+        codes = [np.unique(np.asarray(a), return_inverse=True)[1].reshape(-1) for a in (f1, f2, y)]
+        rows.append(ground_truth_row(task, decompose(empirical_table(*codes), measure=measure)))
+    return ground_truth_table(rows)
 
 
 class BimodalTrifeature:

@@ -1,7 +1,7 @@
 """Linear probes: standardised features -> multinomial logistic regression -> balanced accuracy.
 
 Balanced accuracy is the mean over the classes present in the test labels of the per-class recall (the
-spec's macro-averaged accuracy), so chance is 1 / K for K classes whatever their frequencies. numpy and
+macro-averaged accuracy), so chance is 1 / K for K classes whatever their frequencies. numpy and
 scikit-learn only.
 """
 

@@ -260,3 +260,33 @@ def test_bad_ground_truth_inputs():
         compositional_ground_truth(3, "biased", permutation=[0, 0, 1])
     with pytest.raises(ValueError, match="pairing"):
         compositional_ground_truth(3, "random")
+
+
+@pytest.mark.parametrize("pairing", ["unbiased", "biased"])
+def test_target_factors_carry_the_ground_truth(pairing):
+    """The codes (f1, f2) exposed per target are the sources of the ground-truth table: the exact PID of
+    their population table is the truth (checked on the full factor grid), and every sample's label is the
+    target's function of them."""
+    from synergy_lab.data import empirical_table
+    from synergy_lab.data.compositional import RELEVANT_FACTORS, factor_codes
+    from synergy_lab.pid import decompose
+
+    ds = make_compositional(n_samples=400, k=2, pairing=pairing, random_state=3)
+    grid = dict(zip(("r", "u1", "u2", "s1", "s2"), np.indices((2,) * 5).reshape(5, -1), strict=True))
+    perm = np.asarray(ds.params["permutation"])
+    if pairing == "biased":
+        grid = {k: v[grid["s2"] == perm[grid["s1"]]] for k, v in grid.items()}
+    for target in ds.targets:
+        f1, f2 = ds.target_factors[target]
+        np.testing.assert_array_equal((f1, f2), factor_codes(target, ds.factors, 2))
+        g1, g2 = factor_codes(target, grid, 2)
+        y = {"redundancy": grid["r"], "unique1": grid["u1"], "unique2": grid["u2"],
+             "synergy": (grid["s1"] + grid["s2"]) % 2, "mixed": (grid["r"] * 2 + grid["u1"]) * 2
+             + (grid["s1"] + grid["s2"]) % 2, "match": (grid["s2"] == perm[grid["s1"]]).astype(int)}[target]
+        pid = decompose(empirical_table(g1, g2, y), measure="broja")
+        truth = ds.truth(target)
+        for atom in ("redundancy", "unique1", "unique2", "synergy"):
+            assert getattr(pid, atom) == pytest.approx(truth[atom], abs=1e-7), (target, atom)
+        assert len(RELEVANT_FACTORS[target][0]) == 0 or f1.max() < 2 ** len(RELEVANT_FACTORS[target][0])
+    only = make_compositional(n_samples=10, targets=["match"], random_state=0)
+    assert only.target_factors.keys() == {"match"}

@@ -483,3 +483,23 @@ def test_attributes_recoverable_from_pixels_at_64px():
     print("held-out accuracy at 64 px:", accuracy)
     assert min(accuracy.values()) > 0.9, accuracy
     assert len(TEXTURES) == len(SHAPES) == len(COLOURS) == 10
+
+
+def test_pair_factors_and_exact_ground_truth_of_a_pair_set(small):
+    """The factors each probe task depends on, and the exact PID of the pairs' (f1, f2, label) table: unbiased
+    pairs carry the synergy label only jointly (S = H(Y)), the shape redundantly, each texture uniquely."""
+    from synergy_lab.data.trifeature import trifeature_ground_truth
+    from synergy_lab.evaluate import entropy_bits
+
+    pairs = make_bimodal_pairs(small, "test", max_pairs=None)
+    f1, f2 = pairs.factors["synergy"]
+    np.testing.assert_array_equal(f1, small.texture[pairs.idx1])
+    np.testing.assert_array_equal(f2, small.colour[pairs.idx2])
+    np.testing.assert_array_equal(pairs.labels["synergy"], small.mapping[f1] == f2)
+    truth = trifeature_ground_truth(pairs).set_index("target")
+    h = {t: entropy_bits(pairs.labels[t]) for t in pairs.labels}
+    assert truth.loc["synergy", "synergy"] == pytest.approx(h["synergy"], abs=1e-6)  # balanced split design
+    assert abs(truth.loc["synergy", "redundancy"]) < 1e-6 and abs(truth.loc["synergy", "unique1"]) < 1e-6
+    assert truth.loc["redundancy", "redundancy"] == pytest.approx(h["redundancy"], abs=1e-6)
+    assert truth.loc["unique1", "unique1"] == pytest.approx(h["unique1"], abs=1e-6)
+    assert truth.loc["unique2", "unique2"] == pytest.approx(h["unique2"], abs=1e-6)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from synergy_lab.experiments import read_results
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,7 +29,7 @@ def test_tiny_sweep_writes_tidy_rows_and_resumes(experiment, tmp_path, capsys):
     argv = ["--scale", "cpu", "--methods", "comm", "--seeds", "0", "--pairings", "biased", "--backend",
             "sequential", "--out", str(tmp_path), *TINY]
     assert experiment.main(argv) == 0
-    table = pd.read_csv(tmp_path / "results.csv")
+    table = read_results(tmp_path / "results.sqlite")
     assert sorted(table["target"].unique()) == ["redundancy", "synergy", "unique1", "unique2"]
     assert sorted(table["metric"].unique()) == ["balanced_accuracy", "val_balanced_accuracy"]
     assert (table["method"] == "comm").all() and (table["pairing"] == "biased").all()
@@ -36,7 +38,7 @@ def test_tiny_sweep_writes_tidy_rows_and_resumes(experiment, tmp_path, capsys):
     capsys.readouterr()
     assert experiment.main(argv) == 0
     assert "1 of 1 tasks already in" in capsys.readouterr().out
-    assert len(pd.read_csv(tmp_path / "results.csv")) == 8
+    assert len(read_results(tmp_path / "results.sqlite")) == 8
 
 
 def test_summary_reads_each_component_from_its_pairing(experiment):
