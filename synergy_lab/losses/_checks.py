@@ -104,7 +104,7 @@ def check_weights(weights, n_terms: int, name: str = "weights") -> list[float] |
 
 
 def weighted_mean(terms: Tensor, weights: list[float] | None) -> Tensor:
-    """``mean_k(w_k * L_k)``: a plain mean over the terms, not normalised by ``sum(w)`` (spec §1.4)."""
+    """``mean_k(w_k * L_k)``: a plain mean over the terms, not normalised by ``sum(w)`` (public code)."""
     if weights is None:
         return terms.mean()
     return (terms * torch.tensor(weights, dtype=terms.dtype, device=terms.device)).mean()

@@ -1,4 +1,4 @@
-"""CMC loss of spec §3: NT-Xent averaged over all pairs of modalities.
+"""CMC loss (Tian et al. 2020; docs/methods.md): NT-Xent averaged over all pairs of modalities.
 
 L = C(n, 2)^{-1} sum_{i<j} l_tau(h_i(e_i(x_i)), h_j(e_j(x_j))).
 """

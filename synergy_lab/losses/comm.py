@@ -1,4 +1,4 @@
-"""CoMM loss (spec §1.2 and §3): InfoNCE between each modality subset and the full fused embedding.
+"""CoMM loss (Dufumier et al. 2025; docs/methods.md): InfoNCE between each modality subset and the fusion.
 
 For each S in {{1}, ..., {n}, [n]},  L_S = 1/2 [ l_tau(z'_S, z'') + l_tau(z''_S, z') ],
 and L_[n] = l_tau(z', z'') (l_tau is symmetric, so the general formula reduces to it). z'_S, z''_S are the

@@ -1,4 +1,4 @@
-"""Cross (CLIP) loss of spec §3: only cross-modal negatives, learnable logit scale.
+"""Cross (CLIP, Radford et al. 2021) loss: only cross-modal negatives, learnable logit scale.
 
 L = 1/2 [ CE(s Z1 Z2^T, I) + CE(s Z2 Z1^T, I) ] with s = exp(t), t_0 = log(1/0.07), t <= log(100) (s <= 100).
 The public code gathers without gradient; here the gather keeps it (see :mod:`._distributed`).

@@ -1,4 +1,4 @@
-"""Cross+Self loss of spec §3: a cross-modal NT-Xent plus the two unimodal SimCLR losses.
+"""Cross+Self loss (docs/methods.md): a cross-modal NT-Xent plus the two unimodal SimCLR losses.
 
 L = l_tau(h1(e1(x1)), h2(e2(x2)))
     + s * 1/2 [ l_tau(h1(e1(x1')), h1(e1(x1''))) + l_tau(h2(e2(x2')), h2(e2(x2''))) ],

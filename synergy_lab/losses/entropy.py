@@ -1,4 +1,4 @@
-"""Entropy surrogate from a Stein score estimator (spec §1.5; Li & Turner, ICLR 2018).
+"""Entropy surrogate from a Stein score estimator (Li & Turner, ICLR 2018; docs/methods.md).
 
 For L2-normalised samples k_1..k_B of a distribution q on the sphere, the kernel K_ij = exp(k_i.k_j / h) with
 bandwidth h = max(h_min, median_ij(1 - k_i.k_j)) (the median over all B^2 pairs, diagonal included, taken as
@@ -49,7 +49,7 @@ def _entropy_surrogate(keys: Tensor, eta: float, min_bandwidth: float) -> Tensor
 def entropy_penalty(
     keys: Tensor, eta: float = 0.01, min_bandwidth: float = 0.1, *, gather: bool = True
 ) -> Tensor:
-    """Entropy surrogate H~ of spec §1.5, averaged over sets of samples; subtract ``beta * H~`` from a loss.
+    """Entropy surrogate H~ (module docs), averaged over sets of samples; subtract ``beta * H~`` from a loss.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""FactorCL-SSL objective of spec §3 (Liang et al., NeurIPS 2023): shared and unique information by NCE/CLUB.
+"""FactorCL-SSL objective (Liang et al., NeurIPS 2023): shared and unique information by NCE/CLUB.
 
 With a concat critic f(a, b) = MLP([a; b]) and the score matrix F_ij = f(a_i, b_j) over a batch,
 

@@ -1,4 +1,4 @@
-"""InfMasking loss (spec §1.3-§1.5): CoMM terms plus a closed-form term over infinitely many masked views.
+"""InfMasking loss (docs/methods.md): CoMM terms plus a closed-form term over infinitely many masked views.
 
 **Masked-view term.** Anchor q_i (the full fused projection of one augmentation), keys k_{t,i}, t = 1..T
 (the T masked views of the *same* augmentation), mu_i = (1/T) sum_t k_{t,i} (not renormalised), Sigma_i the
@@ -20,7 +20,7 @@ with infinitely many masked positives (equivalently, its negative is a Gaussian-
 tau enters twice (logit scale and tau^-2 on the variance); lam scales the assumed covariance, and a larger
 masked-view spread increases the loss only through the denominator.
 
-**Total (§1.4).** [L_mask(z', {m'_t}), L_mask(z'', {m''_t}), L_{1}, ..., L_{n}, L_[n]] (n+3 terms, CoMM terms
+**Total.** [L_mask(z', {m'_t}), L_mask(z'', {m''_t}), L_{1}, ..., L_{n}, L_[n]] (n+3 terms, CoMM terms
 as in :mod:`.comm`), loss = mean_k(w_k L_k) (a plain mean, not divided by sum(w)), optionally minus beta * H~
 (:mod:`.entropy`). lam is ramped linearly over epochs by :func:`lambda_ramp`.
 """
@@ -76,7 +76,7 @@ def _masked_view_loss(q: Tensor, keys: Tensor, tau: float, lam: float) -> Tensor
 def masked_view_loss(
     q: Tensor, keys: Tensor, temperature: float, lam: float, *, gather: bool = True
 ) -> Tensor:
-    """Closed-form masked-view loss L_mask of spec §1.3 (see the module docstring).
+    """Closed-form masked-view loss L_mask (see the module docstring).
 
     Parameters
     ----------
@@ -138,7 +138,7 @@ def infmasking_loss(
     gather: bool = True,
     return_terms: bool = False,
 ):
-    """Total InfMasking loss of spec §1.4: mean_k(w_k L_k) over n+3 terms, minus beta * H~.
+    """Total InfMasking loss: mean_k(w_k L_k) over n+3 terms, minus beta * H~.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The NT-Xent loss shared by every contrastive objective (spec §1.1).
+"""The NT-Xent loss shared by every contrastive objective (docs/methods.md).
 
 For U, V in R^{B x d} with unit rows,
 
@@ -56,7 +56,7 @@ def prepare_pair(name_u: str, u: Tensor, name_v: str, v: Tensor, gather: bool) -
 
 
 def nt_xent(u: Tensor, v: Tensor, temperature: float = 0.1, *, gather: bool = True) -> Tensor:
-    """NT-Xent loss l_tau(U, V) of spec §1.1 with within-view negatives.
+    """NT-Xent loss l_tau(U, V) (module docstring) with within-view negatives.
 
     Parameters
     ----------

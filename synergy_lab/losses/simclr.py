@@ -1,4 +1,4 @@
-"""SimCLR loss of spec §3: NT-Xent (spec §1.1) between the projections of two augmentations of one input."""
+"""SimCLR loss (Chen et al. 2020): NT-Xent (:mod:`.infonce`) between two augmentations of one input."""
 
 from __future__ import annotations
 

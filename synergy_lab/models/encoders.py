@@ -1,9 +1,9 @@
 """Modality encoders in plain torch: an MLP for vectors and two CNNs that return feature maps.
 
-Re-implemented from ``shared/method_spec.md`` §2 (layer list of the AlexNet ``features`` stack that the
-Trifeature runs train from scratch). Every CNN takes ``pool="none"`` (return the feature map, for the token
-route of the fusion models) or ``pool="avg"`` (global average pool to a vector, for the baselines that need
-one embedding per modality: Cross, Cross+Self, CMC, FactorCL).
+The AlexNet ``features`` stack (Krizhevsky et al. 2012) is the encoder that the public Trifeature runs
+train from scratch (docs/methods.md, "Architectures"). Every CNN takes ``pool="none"`` (return the feature
+map, for the token route of the fusion models) or ``pool="avg"`` (global average pool to a vector, for the
+baselines that need one embedding per modality: Cross, Cross+Self, CMC, FactorCL).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class _SafeMaxPool(nn.Module):
 class AlexNetFeatures(nn.Module):
     """AlexNet ``features`` stack (no classifier), trained from scratch: the Trifeature encoder.
 
-    Layers (spec §2): Conv11/4 p2 (64)-ReLU-MaxPool3/2-Conv5 p2 (192)-ReLU-MaxPool3/2-Conv3 p1 (384)-ReLU-
+    Layers: Conv11/4 p2 (64)-ReLU-MaxPool3/2-Conv5 p2 (192)-ReLU-MaxPool3/2-Conv3 p1 (384)-ReLU-
     Conv3 p1 (256)-ReLU-Conv3 p1 (256)-ReLU-MaxPool3/2. A 224 px input gives a 256x6x6 map (36 tokens).
 
     Small inputs: a max pool whose input map is smaller than its 3x3 window is skipped (identity) instead of

@@ -1,4 +1,4 @@
-"""Random token masking and the batched evaluation of all InfMasking views (spec §2, §7, §8).
+"""Random token masking and the batched evaluation of all InfMasking views (docs/methods.md, "Architectures").
 
 :class:`MaskedFusion` = :class:`~synergy_lab.models.transformer.FusionTransformer` + a learnable mask token.
 For one augmentation it evaluates the unmasked full-modality input, every unimodal subset and T randomly
@@ -10,7 +10,7 @@ masked copies of the full input in ONE call of the transformer on a ``(1 + n + T
   public code, where the other modalities are dropped from the sequence (not replaced by mask tokens);
 * masked view ``t``: dropped tokens replaced by the mask token (so they also lose their position code),
   sequence length unchanged, CLS never masked. Only the full-modality input is masked: the public code also
-  masks the unimodal subsets and never uses them (spec §7 defect 7).
+  masks the unimodal subsets and never uses them (docs/methods.md, "Defects of the public code").
 
 ``batched=False`` computes the same views one transformer call at a time (the reference and the benchmark
 baseline); given the same masks both agree to float rounding.
@@ -104,7 +104,7 @@ class MaskedFusion(nn.Module):
     Attributes
     ----------
     transformer : FusionTransformer
-    mask_token : (E,) parameter, trunc-normal(std .02, truncated at +-.02) as in the spec.
+    mask_token : (E,) parameter, trunc-normal(std .02, truncated at +-.02) as in the public code.
     """
 
     def __init__(self, dim: int, n_modalities: int, depth: int = 1, heads: int = 8, mlp_ratio: float = 4.0):
@@ -155,7 +155,7 @@ class MaskedFusion(nn.Module):
         return self._run(x, lengths, masks.to(x.device), batched)
 
     def fuse(self, tokens: Sequence[torch.Tensor]) -> torch.Tensor:
-        """CLS ``(B, E)`` of the unmasked full-modality input only: the probing features (spec §2), without
+        """CLS ``(B, E)`` of the unmasked full-modality input only: the probing features, without
         the T masked passes the public feature extraction computes and discards."""
         return self.transformer(self._concat(tokens)[0])
 

@@ -2,7 +2,7 @@
 
 The public code calls its head once per view, so each BatchNorm sees the statistics of one view
 (``(B, E)``: one augmentation, one modality subset or one masked copy). When the views are stacked for a
-batched call, a plain BatchNorm over ``V * B`` rows would mix them (spec §8). :class:`ViewBatchNorm1d`
+batched call, a plain BatchNorm over ``V * B`` rows would mix them. :class:`ViewBatchNorm1d`
 takes ``(V, B, C)`` and normalises every view with its own batch mean and variance, shared affine
 parameters, and updates the running statistics exactly as V successive ``nn.BatchNorm1d`` calls would.
 """
@@ -68,7 +68,7 @@ class ViewBatchNorm1d(nn.BatchNorm1d):
 class ProjectionHead(nn.Module):
     """``g``: ``n_layers`` linear layers with Norm-ReLU between them, then L2 normalisation.
 
-    The default is the spec's head ``Linear(E, 512)-BN-ReLU-Linear(512, 512)-BN-ReLU-Linear(512, 256)``
+    The default is the public code's head ``Linear(E, 512)-BN-ReLU-Linear(512, 512)-BN-ReLU-Linear(512, 256)``
     (BatchNorm per view, :class:`ViewBatchNorm1d`).
 
     Parameters

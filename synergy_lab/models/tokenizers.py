@@ -1,4 +1,4 @@
-"""Tokenisers: encoder outputs -> ``(B, L, E)`` token sequences for the fusion transformer (spec §2).
+"""Tokenisers: encoder outputs -> ``(B, L, E)`` token sequences for the fusion transformer (docs/methods.md).
 
 * :func:`sincos_2d` -- fixed 2-D sin-cos position codes in the MoCo-v3 layout.
 * :class:`FeatureMapTokenizer` -- a 1x1 conv (patch 1, stride 1) turns a ``C x h x w`` map into ``h*w``
@@ -7,7 +7,8 @@
 * :class:`VectorTokenizer` -- a whole vector as one token.
 
 Position codes are already added to the tokens that leave a tokeniser, so replacing a token by the mask
-token (:class:`~synergy_lab.models.fusion.MaskedFusion`) also removes its position code, as in the spec.
+token (:class:`~synergy_lab.models.fusion.MaskedFusion`) also removes its position code, as in the public
+code.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class FeatureGroupTokenizer(nn.Module):
         Size of each group (``sum(group_sizes)`` is the input width).
     in_dim, n_groups : int, optional
         Alternative to ``group_sizes``: ``n_groups`` equal groups of ``in_dim / n_groups`` features.
-        ``in_dim`` alone means one token per feature (the spec's ``FeaturesInputAdapter``).
+        ``in_dim`` alone means one token per feature (the public code's ``FeaturesInputAdapter``).
 
     Shapes
     ------

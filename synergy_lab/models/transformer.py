@@ -1,4 +1,4 @@
-"""Pre-LN fusion transformer with CLS pooling (spec §2), and its evaluation of many views of one batch.
+"""Pre-LN fusion transformer with CLS pooling (docs/methods.md), and its evaluation of many views at once.
 
 :class:`FusionTransformer` runs ``[CLS; tokens]`` through pre-LN blocks (QuickGELU MLP, final LN) and
 returns the CLS vector. Only the CLS output is read, so the last block computes its query, out-projection
@@ -66,7 +66,7 @@ class _Block(nn.Module):
 class FusionTransformer(nn.Module):
     """``[CLS; tokens]`` -> pre-LN blocks -> final LN -> CLS vector.
 
-    Initialisation (spec §2): CLS ~ N(0, 1); attention in-projection ~ N(0, E^-1/2) (std); attention
+    Initialisation (public code's): CLS ~ N(0, 1); attention in-projection ~ N(0, E^-1/2) (std); attention
     out-projection and MLP ``c_proj`` ~ N(0, E^-1/2 (2 depth)^-1/2); MLP ``c_fc`` ~ N(0, (2E)^-1/2);
     attention biases 0, MLP biases and LayerNorms at the torch defaults.
 

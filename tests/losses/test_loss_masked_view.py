@@ -1,4 +1,4 @@
-"""masked_view_loss against explicit references of spec §1.3 (values to 1e-5, gradients vs autograd)."""
+"""masked_view_loss against explicit references of its closed form (values to 1e-5, gradients vs autograd)."""
 
 import math
 
@@ -35,7 +35,7 @@ def reference_code_form(q, keys, tau, lam):
 
 
 def reference_closed_form(q, keys, tau, lam):
-    """The [derived] closed form of §1.3 as a plain double sum."""
+    """The closed form of L_mask as a plain double sum."""
     t, b, _ = keys.shape
     total = 0.0
     for i in range(b):
