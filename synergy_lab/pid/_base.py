@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import math
+import numbers
+
 import numpy as np
 
 from ._result import PIDResult
@@ -22,6 +27,13 @@ class DiscreteMeasure:
     nonnegative: bool = True
 
     def decompose(self, p, **options) -> PIDResult:
+        allowed = self.options()
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {unknown} for the {self.name!r} measure; "
+                f"it takes {allowed if allowed else 'no options'}"
+            )
         table = validate_table(p)
         mi_1, mi_2, mi_joint = mutual_informations(table)
         redundancy, extra = self._redundancy(table, mi_1, mi_2, mi_joint, **options)
@@ -29,8 +41,33 @@ class DiscreteMeasure:
             redundancy, mi_1, mi_2, mi_joint, self.name, clamp=self.nonnegative, **extra
         )
 
+    @classmethod
+    @functools.cache
+    def options(cls) -> tuple[str, ...]:
+        """Names of the options :meth:`decompose` accepts (the keyword parameters of ``_redundancy``)."""
+        params = list(inspect.signature(cls._redundancy).parameters.values())[5:]
+        return tuple(q.name for q in params if q.kind is not inspect.Parameter.VAR_KEYWORD)
+
     def _redundancy(self, p: np.ndarray, mi_1: float, mi_2: float, mi_joint: float, **options):
         raise NotImplementedError
+
+
+def positive_number(name, value):
+    """``value`` as a float, if it is a positive finite real number; else TypeError/ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def integer_at_least(name, value, minimum):
+    """``value`` as an int, if it is an integer >= ``minimum``; else TypeError/ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 _MEASURES: dict[str, DiscreteMeasure] = {}
@@ -62,7 +99,8 @@ def decompose(p, measure: str = "broja", **options) -> PIDResult:
     measure : {"broja", "imin", "mmi", "ccs"}
         Redundancy measure. ``"broja"`` (Bertschinger et al. 2014) is solved to a certified optimality gap.
     **options
-        Passed to the measure (for BROJA: ``tol`` in bits, ``max_iter``).
+        Passed to the measure (for BROJA: ``tol`` in bits, ``max_iter``, ``path``, ``options``; for CCS:
+        ``tol``, ``max_iter``). An option the measure does not take raises TypeError naming it.
 
     Returns
     -------

@@ -8,7 +8,15 @@ from scipy.optimize import minimize
 
 from synergy_lab.data import gate, random_table
 from synergy_lab.pid import decompose, mutual_informations
-from synergy_lab.pid.broja import _Problem, solve_broja
+from synergy_lab.pid.solvers.broja import (
+    DEFAULT_TOL_BITS,
+    BrojaOptions,
+    barrier,
+    linalg,
+    problem,
+    solve_broja,
+)
+from synergy_lab.pid.solvers.broja.problem import Problem
 
 LOG2_3 = np.log2(3.0)
 
@@ -142,9 +150,16 @@ def test_matches_independent_optimiser_on_binary_tables():
             return np.clip(q, 0, None)
 
         best = min(
-            (minimize(lambda th: mutual_informations(table(th))[2], x0, bounds=[(0, 1), (0, 1)],
-                      method="L-BFGS-B", options={"ftol": 1e-15, "gtol": 1e-12})
-             for x0 in itertools.product((0.1, 0.5, 0.9), repeat=2)),
+            (
+                minimize(
+                    lambda th: mutual_informations(table(th))[2],
+                    x0,
+                    bounds=[(0, 1), (0, 1)],
+                    method="L-BFGS-B",
+                    options={"ftol": 1e-15, "gtol": 1e-12},
+                )
+                for x0 in itertools.product((0.1, 0.5, 0.9), repeat=2)
+            ),
             key=lambda res: res.fun,
         )
         r = decompose(p)
@@ -184,14 +199,12 @@ def test_degenerate_tables():
 
 def test_both_newton_eliminations_agree():
     p = random_table((6, 4, 5), alpha=0.5, random_state=3)
-    prob = _Problem(p)
+    prob = Problem(p)
     q = np.where(prob.active, prob.a[:, None, :] * prob.b[None, :, :] / prob.p_y, 0.0)
     lam = np.where(prob.active, 0.01 / np.where(prob.active, q, 1.0), 0.0)
     rhs = np.where(prob.active, np.random.default_rng(0).normal(size=p.shape), 0.0)
-    prob.force_system = "cells"
-    dq_cells, _, _ = prob.newton_solver(q, lam)(rhs)
-    prob.force_system = "multipliers"
-    dq_mult, _, _ = prob.newton_solver(q, lam)(rhs)
+    dq_cells, _, _ = Problem(p, BrojaOptions(system="cells")).newton_solver(q, lam)(rhs)
+    dq_mult, _, _ = Problem(p, BrojaOptions(system="multipliers")).newton_solver(q, lam)(rhs)
     np.testing.assert_allclose(dq_cells, dq_mult, atol=1e-10)
     # The step keeps the marginals.
     np.testing.assert_allclose(dq_cells.sum(axis=1), 0, atol=1e-12)
@@ -234,11 +247,8 @@ def test_many_sparse_random_tables():
 
 
 @pytest.mark.parametrize("shape, slab", [((7, 5, 6), 50), ((10, 4, 3), 1 << 19), ((12, 5, 4), 7)])
-def test_cell_system_matches_dense_assembly(shape, slab, monkeypatch):
+def test_cell_system_matches_dense_assembly(shape, slab):
     """The slab-wise GEMM assembly of the cell matrix equals its definition (odd slab boundaries too)."""
-    from synergy_lab.pid import _broja_problem
-
-    monkeypatch.setattr(_broja_problem, "_SLAB_ELEMENTS", slab)
     n1, n2, ny = shape
     rng = np.random.default_rng(1)
     d = rng.random((ny, n1, n2))
@@ -252,19 +262,17 @@ def test_cell_system_matches_dense_assembly(shape, slab, monkeypatch):
             w[i, i * n2 + j] = w[n1 + j, i * n2 + j] = d[y, i, j]
         t += w.T @ kinv[y] @ w
     rhs = rng.random(n1 * n2)
-    x = _broja_problem._factor_cells(d, kinv, c)(rhs)
+    x = problem.factor_cells(d, kinv, c, slab)(rhs)
     np.testing.assert_allclose(t @ x, rhs, atol=1e-12)
 
 
 def test_cell_barrier_certifies_random_tables_without_the_fallback():
     """The cell-complementarity interior point alone reaches the default gap on typical tables."""
-    from synergy_lab.pid import broja
-
     for seed in range(3):
         for n in (4, 8):
             p = np.random.default_rng(seed).dirichlet(np.ones(n**3)).reshape(n, n, n)
-            q, gap, iters = broja._cell_barrier(_Problem(p), broja.DEFAULT_TOL_BITS * np.log(2), 200)
-            assert gap <= broja.DEFAULT_TOL_BITS * np.log(2)
+            q, gap, iters, _, _ = barrier.cell_barrier(Problem(p), DEFAULT_TOL_BITS * np.log(2), 200)
+            assert gap <= DEFAULT_TOL_BITS * np.log(2)
             assert iters <= 25
             np.testing.assert_allclose(q.sum(axis=1), p.sum(axis=1), atol=1e-15)
             np.testing.assert_allclose(q.sum(axis=0), p.sum(axis=0), atol=1e-15)
@@ -272,7 +280,7 @@ def test_cell_barrier_certifies_random_tables_without_the_fallback():
 
 def test_positive_marginal_projection_keeps_entries_positive():
     p = random_table((5, 4, 3), random_state=4)
-    prob = _Problem(p)
+    prob = Problem(p)
     q = p * np.random.default_rng(0).uniform(0.01, 10.0, size=p.shape)  # marginals far off
     r = prob.restore_marginals(q, rounds=30, positive=True)
     assert np.all(r > 0)
@@ -283,7 +291,7 @@ def test_positive_marginal_projection_keeps_entries_positive():
 def test_newton_steps_can_carry_a_marginal_residual():
     """With a residual r, both eliminations return the same step, and it satisfies A dq = r (free rows)."""
     p = random_table((6, 4, 5), alpha=0.5, random_state=3)
-    prob = _Problem(p)
+    prob = Problem(p)
     rng = np.random.default_rng(1)
     q = np.where(prob.active, prob.a[:, None, :] * prob.b[None, :, :] / prob.p_y, 0.0)
     lam = np.where(prob.active, 0.01 / np.where(prob.active, q, 1.0), 0.0)
@@ -294,8 +302,7 @@ def test_newton_steps_can_carry_a_marginal_residual():
     )
     steps = []
     for system in ("cells", "multipliers"):
-        prob.force_system = system
-        steps.append(prob.newton_solver(q, lam)(rhs, res)[0])
+        steps.append(Problem(p, BrojaOptions(system=system)).newton_solver(q, lam)(rhs, res)[0])
     np.testing.assert_allclose(steps[0], steps[1], atol=1e-10)
     dq = steps[0]
     np.testing.assert_allclose(np.where(prob.row_a, dq.sum(axis=1), 0.0), res[0], atol=1e-13)
@@ -304,24 +311,20 @@ def test_newton_steps_can_carry_a_marginal_residual():
 
 def test_deferred_certification_on_the_general_path():
     """Iterates projected and certified only near the target gap: same certificate, marginals exact."""
-    from synergy_lab.pid import _broja_small, broja
-
-    tol = broja.DEFAULT_TOL_BITS * np.log(2)
+    tol = DEFAULT_TOL_BITS * np.log(2)
     for shape, alpha in (((12, 12, 12), 1.0), ((14, 6, 9), 0.3)):
         p = random_table(shape, alpha=alpha, random_state=2)
-        q, gap, iters = broja._cell_barrier(_Problem(p), tol, 200, _broja_small.CERTIFY_FROM)
+        q, gap, iters, _, _ = barrier.cell_barrier(Problem(p), tol, 200, BrojaOptions().certify_from)
         assert gap <= tol and iters <= 30
         np.testing.assert_allclose(q.sum(axis=1), p.sum(axis=1), atol=1e-15)
         np.testing.assert_allclose(q.sum(axis=0), p.sum(axis=0), atol=1e-15)
-        q_ref, gap_ref, _ = broja._cell_barrier(_Problem(p), tol, 200)
-        prob = _Problem(p)
+        q_ref, gap_ref = barrier.cell_barrier(Problem(p), tol, 200)[:2]
+        prob = Problem(p)
         assert abs(prob.objective(q) - prob.objective(q_ref)) <= gap + gap_ref + 1e-12
 
 
 def test_waterfill_level_solves_the_cell_equation():
     """The closed-form water level makes sum_y min(w_y, m_y / kappa) exactly 1 for violated cells."""
-    from synergy_lab.pid._broja_linalg import waterfill_level
-
     rng = np.random.default_rng(0)
     for _ in range(200):
         ny = int(rng.integers(1, 9))
@@ -332,6 +335,39 @@ def test_waterfill_level_solves_the_cell_equation():
         # Scale each cell's terms to sum above 1 (a violated cell).
         total = np.log(np.sum(np.where(ok, np.exp(lw), 0.0), axis=1))
         lw = lw - total[:, None] + np.abs(rng.normal(0, 1, (5, 1))) + 1e-3
-        level = waterfill_level(lw, lm, ok)
+        level = linalg.waterfill_level(lw, lm, ok)
         f = np.sum(np.where(ok, np.exp(np.minimum(lw, lm - level[:, None])), 0.0), axis=1)
         np.testing.assert_allclose(f, 1.0, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "path, methods",
+    [
+        ("auto", {"lean", "newton"}),
+        ("lean", {"lean", "newton"}),
+        ("general", {"general"}),
+        ("entry", {"entry"}),
+    ],
+)
+def test_path_option_picks_the_method_and_info_reports_it(path, methods):
+    p = random_table((5, 4, 3), random_state=7)
+    q, union, gap, info = solve_broja(p, path=path, trace=True)
+    ref = solve_broja(p)
+    assert gap <= DEFAULT_TOL_BITS and abs(union - ref[1]) <= gap + ref[2]
+    assert info["method"] in methods and info["iterations"] >= 1 and not info["split"]
+    assert info["trace"] and {event[0] for event in info["trace"]} <= {
+        "lean",
+        "newton",
+        "nstep",
+        "general",
+        "entry",
+    }
+    assert "trace" not in ref[3]
+
+
+def test_decompose_passes_solver_options_through():
+    p = random_table((6, 6, 6), random_state=1)
+    plain = decompose(p)
+    tuned = decompose(p, path="general", options=BrojaOptions(system="multipliers", cell_shrink=0.2))
+    assert tuned.info["method"] == "general"
+    assert tuned.synergy == pytest.approx(plain.synergy, abs=plain.gap + tuned.gap + 1e-12)

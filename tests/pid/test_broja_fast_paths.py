@@ -4,8 +4,17 @@ import numpy as np
 import pytest
 
 from synergy_lab.data import random_table
-from synergy_lab.pid import _broja_normal, _broja_small, broja, entropy, mutual_informations
-from synergy_lab.pid.broja import LN2, _Problem
+from synergy_lab.pid import entropy, mutual_informations
+from synergy_lab.pid._tables import LN2
+from synergy_lab.pid.solvers.broja import (
+    DEFAULT_TOL_BITS,
+    lean,
+    normal,
+    solve,
+    solve_broja,
+)
+from synergy_lab.pid.solvers.broja.flat import Flat
+from synergy_lab.pid.solvers.broja.problem import Problem
 
 
 def _tables(seed, count=20, zeros=True):
@@ -38,26 +47,26 @@ def test_is_vertex_counts_active_entries_per_row():
         p = rng.random(shape) * (rng.random(shape) < rng.uniform(0.2, 0.9))
         if p.sum() == 0:
             continue
-        prob = _Problem(p / p.sum())
+        prob = Problem(p / p.sum())
         per_a, per_b = prob.active.sum(axis=1), prob.active.sum(axis=0)
         expected = bool(np.all(per_a[prob.row_a] == 1) or np.all(per_b[prob.row_b] == 1))
-        assert broja._is_vertex(prob) == expected
+        assert solve.is_vertex(prob) == expected
         seen.add(expected)
     assert seen == {True, False}
 
 
 def _lean(p):
-    prob = _Problem(p if p.shape[0] >= p.shape[1] else p.transpose(1, 0, 2))
-    return prob, _broja_small._Flat(prob)
+    prob = Problem(p if p.shape[0] >= p.shape[1] else p.transpose(1, 0, 2))
+    return prob, Flat(prob)
 
 
 def test_start_is_feasible_with_multipliers_fitting_the_independent_coupling():
     for p in _tables(2):
         prob, fl = _lean(p)
-        if broja._is_vertex(prob):
+        if solve.is_vertex(prob):
             continue
         with np.errstate(divide="ignore", invalid="ignore"):
-            q, s, nu = _broja_small._start(prob, fl)
+            q, s, nu = lean._start(prob, fl)
         assert np.all(q > 0) and np.all(s > 0) and nu[fl.m] == 0.0
         assert np.max(np.abs(fl.marginals(q) - fl.target)) <= 4 * fl.floor
         # alpha + beta - log q is one constant (pinned betas at 0 included)
@@ -79,14 +88,14 @@ def _normal_matrix(fl, q, qc):
     return k[: fl.m, : fl.m]
 
 
-@pytest.mark.parametrize("system", [_broja_normal.DenseNormal, _broja_normal.BlockNormal])
+@pytest.mark.parametrize("system", [normal.DenseNormal, normal.BlockNormal])
 @pytest.mark.parametrize("coupled", [True, False])
 def test_factor_solves_the_normal_equations_without_scaling(system, coupled):
     """Both factorisations solve K x = r, on tables with absent and pinned rows alike."""
     rng = np.random.default_rng(3)
     for p in _tables(3, count=10):
         prob, fl = _lean(p)
-        if broja._is_vertex(prob):
+        if solve.is_vertex(prob):
             continue
         q = prob.p.ravel()[fl.flat] * rng.uniform(0.5, 2.0, fl.e) + 1e-300
         qc = q * rng.uniform(0.0, 3.0, fl.e) if coupled else None
@@ -113,19 +122,19 @@ def test_block_factor_recovers_from_an_indefinite_round_off_with_a_ridge(monkeyp
         return cholesky(a)
 
     monkeypatch.setattr(np.linalg, "cholesky", failing_once)
-    x = _broja_normal.BlockNormal(fl).factor(q, fl.marginals(q), qc)(np.ones((1, fl.m)))
+    x = normal.BlockNormal(fl).factor(q, fl.marginals(q), qc)(np.ones((1, fl.m)))
     assert len(calls) == 2 and np.all(calls[1] > calls[0])  # the diagonal grew
     k = _normal_matrix(fl, q, qc)
     np.testing.assert_allclose(x[0, : fl.m], np.linalg.solve(k, np.ones(fl.m)), rtol=1e-6)
 
 
 def test_each_size_takes_the_cheaper_path_and_factorisation():
-    """The cost models' choices at the sizes they were measured on (see _small_enough, _broja_normal)."""
+    """The cost models' choices at the sizes they were measured on (see solve.choose_path, normal.py)."""
     picks = {}
     for shape in [(8, 8, 8), (16, 16, 16), (20, 20, 20), (32, 32, 32), (4, 4, 64), (30, 30, 4)]:
-        prob = _Problem(random_table(shape, random_state=0))
-        lean = broja._small_enough(prob)
-        picks[shape] = type(_broja_small._Flat(prob).normal).__name__ if lean else "general"
+        prob = Problem(random_table(shape, random_state=0))
+        is_lean = solve.choose_path(prob) == "lean"
+        picks[shape] = type(Flat(prob).normal).__name__ if is_lean else "general"
     assert picks == {
         (8, 8, 8): "DenseNormal",
         (16, 16, 16): "BlockNormal",
@@ -141,10 +150,10 @@ def test_restore_with_the_last_newton_factor_needs_no_new_one(monkeypatch):
     p = np.random.default_rng(4).dirichlet(np.ones(6 * 5 * 4)).reshape(6, 5, 4)
     prob, fl = _lean(p)
     with np.errstate(divide="ignore", invalid="ignore"):
-        q, s, nu = _broja_small._start(prob, fl)
+        q, s, nu = lean._start(prob, fl)
     cells = np.add.reduceat(q, fl.starts, out=fl.cb[0])
     phi = np.expm1(s)
-    _broja_small._directions(fl, q, s, nu, cells, phi, cells * phi, True)
+    lean._directions(fl, q, s, nu, cells, phi, cells * phi, True)
     drifted = q * (1.0 + 1e-9 * np.random.default_rng(5).normal(size=q.size))
     assert np.max(np.abs(fl.marginals(drifted) - fl.target)) > 1e3 * fl.floor
 
@@ -152,7 +161,7 @@ def test_restore_with_the_last_newton_factor_needs_no_new_one(monkeypatch):
         raise AssertionError("a new factorisation")
 
     monkeypatch.setattr(fl, "factor", no_factor)
-    restored, err = _broja_small._restore(fl, drifted)
+    restored, err = lean._restore(fl, drifted)
     assert err <= fl.floor and np.all(restored > 0)
     assert np.max(np.abs(fl.marginals(restored) - fl.target)) <= fl.floor
     assert np.max(np.abs(restored / drifted - 1.0)) < 1e-6
@@ -163,16 +172,16 @@ def test_lean_path_iterations_stay_low_on_random_tables(alpha):
     """The centred start and the progress-driven centring: typical 4^3-8^3 tables certify in few steps
     (13.5 before both). A degenerate table may need the solver's later runs: the solver still certifies."""
     rng = np.random.default_rng(6)
-    tol = broja.DEFAULT_TOL_BITS * LN2
+    tol = DEFAULT_TOL_BITS * LN2
     iters, certified = [], 0
     for n in (4, 6, 8):
         for _ in range(4):
             p = rng.dirichlet(np.full(n**3, alpha)).reshape(n, n, n)
-            prob = _Problem(p)
-            q, gap, it = _broja_small.cell_barrier(
+            prob = Problem(p)
+            q, gap, it = lean.cell_barrier(
                 prob, tol, 200, lambda a, b, qq, prob=prob: prob.dual_bound(a, b, qq, thorough=True)
-            )
+            )[:3]
             iters.append(it)
             certified += gap <= tol
-            assert broja.solve_broja(p)[2] <= broja.DEFAULT_TOL_BITS
+            assert solve_broja(p)[2] <= DEFAULT_TOL_BITS
     assert np.median(iters) <= 13 and certified >= 11

@@ -24,7 +24,7 @@ def table(name: str) -> np.ndarray:
     return and_with_copied_input() if name == "and_ab" else gate(name)
 
 
-# (table, measure) -> (R, U1, U2, S), absolute tolerance (the precision pid_notes.md gives).
+# (table, measure) -> (R, U1, U2, S), absolute tolerance (the values of docs/pid.md's reference table).
 TEXTBOOK = {}
 for _m in MEASURES:
     TEXTBOOK[("xor", _m)] = ((0, 0, 0, 1), 1e-6)

@@ -51,3 +51,55 @@ def test_identities_hold_for_every_measure(measure):
         assert r.redundancy + r.unique1 == pytest.approx(r.mi_1, abs=1e-9)
         assert r.redundancy + r.unique2 == pytest.approx(r.mi_2, abs=1e-9)
         assert r.redundancy + r.unique1 + r.unique2 + r.synergy == pytest.approx(r.mi_joint, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    "measure, options, error, message",
+    [
+        ("broja", {"max_iter": 0}, ValueError, "max_iter"),
+        ("broja", {"max_iter": -3}, ValueError, "max_iter"),
+        ("broja", {"max_iter": "10"}, TypeError, "max_iter"),
+        ("broja", {"max_iter": 10.0}, TypeError, "max_iter"),
+        ("broja", {"max_iter": True}, TypeError, "max_iter"),
+        ("broja", {"tol": -1}, ValueError, "tol"),
+        ("broja", {"tol": 0.0}, ValueError, "tol"),
+        ("broja", {"tol": float("nan")}, ValueError, "tol"),
+        ("broja", {"tol": "1e-9"}, TypeError, "tol"),
+        ("ccs", {"tol": -1}, ValueError, "tol"),
+        ("ccs", {"tol": float("inf")}, ValueError, "tol"),
+        ("ccs", {"tol": "small"}, TypeError, "tol"),
+        ("ccs", {"max_iter": -1}, ValueError, "max_iter"),
+        ("ccs", {"max_iter": "10"}, TypeError, "max_iter"),
+        ("imin", {"tol": 1e-9}, TypeError, "tol"),
+        ("mmi", {"max_iter": 5}, TypeError, "max_iter"),
+        ("broja", {"maxiter": 5}, TypeError, "maxiter"),
+        ("broja", {"path": "fast"}, ValueError, "path"),
+        ("broja", {"options": {"tiny_mass": 0}}, TypeError, "options"),
+    ],
+)
+def test_bad_options_raise_naming_the_parameter(measure, options, error, message):
+    with pytest.raises(error, match=message):
+        decompose(gate("and"), measure=measure, **options)
+
+
+def test_valid_options_still_work():
+    assert decompose(gate("and"), max_iter=50, tol=1e-8).gap <= 1e-8
+    r = decompose(gate("and"), measure="ccs", tol=1e-12, max_iter=0)
+    assert r.redundancy == pytest.approx(0.1038, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        ("normal", "sparse", ValueError),
+        ("system", None, ValueError),
+        ("newton_phase", 1, TypeError),
+        ("tiny_mass", -1.0, ValueError),
+        ("max_steps_typo", 3, TypeError),
+    ],
+)
+def test_bad_solver_options_raise_naming_the_field(field, value, error):
+    from synergy_lab.pid.solvers.broja import BrojaOptions
+
+    with pytest.raises(error, match=field):
+        BrojaOptions(**{field: value})

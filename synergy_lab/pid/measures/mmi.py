@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._base import DiscreteMeasure, register
+from .._base import DiscreteMeasure, register
 
 
 @register

@@ -1,8 +1,9 @@
-"""Normal equations of the lean BROJA path (_broja_small): factorise K = A diag(d) A' + U U', solve K x = r.
+"""Normal equations of the lean BROJA path (lean.py): factorise K = A diag(d) A' + U U', solve K x = r.
 
 A is the incidence of the active entries in the free marginal constraints (the (x1,y) rows, then the free
 (x2,y) rows; the pinned beta of each y is left out), U = A diag(qc) C' the per-cell couplings (C: entry to
-cell). Two exact factorisations of the same matrix, chosen per problem by their cost (``normal_system``):
+cell). Two exact factorisations of the same matrix, chosen per problem by their cost or by
+``BrojaOptions.normal`` (``normal_system``):
 
 * ``DenseNormal``: the whole M x M matrix (U U' by one BLAS syrk over the cells, A diag(d) A' scattered
   in) and one Cholesky. Fewest numpy calls: the choice at 8x8x8, where calls cost more than arithmetic.
@@ -23,28 +24,27 @@ import numpy as np
 from scipy.linalg import blas as _blas
 from scipy.linalg import lapack as _lapack
 
-#: Per-factorisation overhead of BlockNormal over DenseNormal, in flop equivalents (about 25 more numpy
-#: calls in its factor and solves; measured: the dense one is faster up to 10x10x10 and on 4x4x40, the
-#: block one from 12x12x12 on).
-BLOCK_OVERHEAD_FLOPS = 4e6
-#: Attempts with a growing ridge (relative to the diagonal) when round-off breaks definiteness.
-RIDGE_ATTEMPTS = 4
-
 
 def dense_flops(m, ncell):
     """Flops of DenseNormal.factor: syrk over the cells, Cholesky of size M."""
     return m * m * ncell / 2.0 + m**3 / 3.0
 
 
-def block_flops(n1, n2, ny):
-    """Flops of BlockNormal.factor (Schur syrk, its Cholesky, the alpha-block solves) plus its overhead."""
+def block_flops(n1, n2, ny, overhead):
+    """Flops of BlockNormal.factor (Schur syrk, its Cholesky, the alpha-block solves) plus ``overhead``
+    (BrojaOptions.block_overhead_flops: its extra numpy calls, in flop equivalents)."""
     nb = n2 * ny
-    return nb * nb * n1 * ny / 2.0 + nb**3 / 3.0 + n1 * ny * ny * nb + BLOCK_OVERHEAD_FLOPS
+    return nb * nb * n1 * ny / 2.0 + nb**3 / 3.0 + n1 * ny * ny * nb + overhead
 
 
 def normal_system(fl):
-    """The cheaper factorisation for the structure ``fl`` (a _broja_small._Flat)."""
-    if block_flops(fl.n1, fl.n2, fl.ny) < dense_flops(fl.m, fl.ncell):
+    """The factorisation for the structure ``fl`` (a flat.Flat): BrojaOptions.normal, or the cheaper."""
+    opts = fl.prob.options
+    if opts.normal == "block":
+        return BlockNormal(fl)
+    if opts.normal == "dense":
+        return DenseNormal(fl)
+    if block_flops(fl.n1, fl.n2, fl.ny, opts.block_overhead_flops) < dense_flops(fl.m, fl.ncell):
         return BlockNormal(fl)
     return DenseNormal(fl)
 
@@ -68,6 +68,7 @@ class DenseNormal:
         self.u_buf = np.zeros((m + 1) * ncell)
         self.ncell = ncell
         self.out = np.zeros((2, m + 1))
+        self.ridge_attempts = fl.prob.options.ridge_attempts
 
     def factor(self, d, diag, qc=None):
         """``solve`` for K = A diag(d) A' (+ U U' for the cell couplings ``qc``); ``diag`` = A d (K's diagonal
@@ -79,7 +80,7 @@ class DenseNormal:
             u[self.pos_u[0]] = qc  # each entry's (x1,y) row and (x2,y) row (two scatters: a broadcast
             u[self.pos_u[1]] = qc  # one takes numpy's slow path)
             u_t = u[: m * self.ncell].reshape(m, self.ncell).T
-        for k in range(RIDGE_ATTEMPTS):
+        for k in range(self.ridge_attempts):
             if qc is not None:
                 mat = _blas.dsyrk(1.0, u_t, trans=1, lower=1)  # U U', Fortran order, lower triangle
             else:
@@ -127,6 +128,7 @@ class BlockNormal:
         self.kab_diag = np.lib.stride_tricks.as_strided(self.kab, (n1, ny, n2), (st[0], st[1] + st[3], st[2]))
         self.ones_a, self.ones_b = np.ones(n1 * ny), np.ones(nb)
         self.out = np.zeros((2, fl.m + 1))
+        self.ridge_attempts = fl.prob.options.ridge_attempts
 
     @staticmethod
     def _diagonal(blocks):
@@ -160,7 +162,7 @@ class BlockNormal:
         db[self.free_b] = diag[na : self.m]
         self.kaa_diag += da.reshape(n1, ny)
         self.kbb_diag += db.reshape(n2, ny)
-        for k in range(RIDGE_ATTEMPTS):
+        for k in range(self.ridge_attempts):
             if k:
                 self.kaa_diag *= _ridged(k) / _ridged(k - 1)
                 self.kbb_diag *= _ridged(k) / _ridged(k - 1)

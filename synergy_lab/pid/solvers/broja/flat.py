@@ -1,11 +1,11 @@
-"""Flat index structure of the lean BROJA path (_broja_small): the active entries, their cells and marginal
+"""Flat index structure of the lean BROJA path (lean.py): the active entries, their cells and marginal
 rows, and the linear algebra and dual bounds on them.
 
 * The active entries (x1, x2, y) are listed once, sorted by cell, with index arrays into their cell, their
   free (x1,y) row and their free (x2,y) row (the pinned beta of each y, and nothing else, maps to a dummy
   slot ``M`` whose multiplier stays 0). The multipliers are one vector ``nu`` = (alpha rows, beta rows, 0).
 * Cell sums are np.add.reduceat over the sorted entries, marginal sums one np.bincount.
-* The normal equations are factorised by _broja_normal (whole, or by alpha blocks and a beta Schur
+* The normal equations are factorised by normal.py (whole, or by alpha blocks and a beta Schur
   complement, whichever costs less).
 """
 
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _broja_normal
-from ._broja_problem import SINKHORN_ROUNDS
+from . import normal as _normal
 
 # Reductions without the ndarray-method wrappers (a few us each on tiny arrays, hundreds of calls a solve).
 _sum, _min, _max = np.add.reduce, np.minimum.reduce, np.maximum.reduce
 
 
-class _Flat:
-    """Index structure of the active entries of a _broja_problem._Problem, and the linear algebra on them."""
+class Flat:
+    """Index structure of the active entries of a problem.Problem, and the linear algebra on them."""
 
     def __init__(self, prob):
         n1, n2, ny = prob.n1, prob.n2, prob.ny
@@ -74,7 +73,7 @@ class _Flat:
         self.rab = rab = np.concatenate([ra, rb])
         self.rab3 = np.add.outer((0, m + 1, 2 * m + 2), rab).ravel()
         self.buf3 = np.empty((3, 2, e))
-        self.normal = _broja_normal.normal_system(self)
+        self.normal = _normal.normal_system(self)
         self.cb = np.empty((5, ncell))  # cell-level rows gathered to the entries at once (_directions)
         self.last_system = None  # (solve, q, w) of the last _directions call, for _restore
 
@@ -82,7 +81,7 @@ class _Flat:
         """(the structure without the cells where ``live_cells`` is False, the kept entries). The rows stay
         (the caller checks each keeps an entry); cheap_bound and the dense helpers stay with ``self``."""
         keep = live_cells[self.cid]
-        fr = object.__new__(_Flat)  # a shallow copy (copy.copy is slower)
+        fr = object.__new__(Flat)  # a shallow copy (copy.copy is slower)
         fr.__dict__.update(self.__dict__)
         fr.ra, fr.rb, fr.flat = self.ra[keep], self.rb[keep], self.flat[keep]
         fr.e = fr.ra.size
@@ -108,8 +107,8 @@ class _Flat:
     def factor(self, d, diag, qc=None):
         """``solve(rows)`` for the normal matrix A diag(d) A' (+ U U' for the cell couplings ``qc``);
         ``diag`` = A d. ``solve`` returns the multipliers (rows of (k, M + 1), the dummy's 0 appended) for
-        the right-hand sides in the rows of ``rows`` (k, M), as a view of a buffer. See _broja_normal: the
-        dense or the block factorisation, whichever is cheaper."""
+        the right-hand sides in the rows of ``rows`` (k, M), as a view of a buffer. See normal.py: the
+        dense or the block factorisation (BrojaOptions.normal)."""
         return self.normal.factor(d, diag, qc)
 
     def cheap_bound(self, nu):
@@ -130,10 +129,11 @@ class _Flat:
         a, b = self.prob.a, self.prob.b
         return max(base - float(w1 @ _sum(a, axis=1)), base - float(w2 @ _sum(b, axis=1)))
 
-    def sinkhorn_bound(self, alpha, beta, cells, rounds=SINKHORN_ROUNDS):
+    def sinkhorn_bound(self, alpha, beta, cells):
         """Bound from multipliers read off the primal's cell masses by alternating best responses
-        (_broja_problem._Problem.dual_bound's Sinkhorn candidate), stopped early once they settle."""
+        (problem.Problem.dual_bound's Sinkhorn candidate), stopped early once they settle."""
         prob = self.prob
+        rounds = prob.options.sinkhorn_rounds
         ok_a, ok_b = prob.row_a, prob.row_b
         log_a = np.log(np.where(ok_a, prob.a, 1.0))
         log_b = np.log(np.where(ok_b, prob.b, 1.0))

@@ -1,15 +1,15 @@
-"""Lean form of _broja_barrier._cell_barrier for small and medium problems (up to about 20x20x20).
+"""Lean form of barrier.cell_barrier for small and medium problems (up to about 20x20x20).
 
 At sizes like 8x8x8 the general solver's time is numpy call overhead on tiny arrays, not arithmetic. This
 module runs the same cell-level primal-dual method on flat arrays of the active entries instead, and counts
 numpy calls (about 2 us each here, some 60 an iteration):
 
 * The active entries are listed once, sorted by cell, with index arrays into their cell and marginal rows
-  (_broja_flat._Flat); cell-level factors are stacked and gathered to the entries in one call; the two
+  (flat.Flat); cell-level factors are stacked and gathered to the entries in one call; the two
   right-hand sides are rows, not columns.
 * The Newton system is reduced to the normal equations ``A H^-1 A' dnu = -A H^-1 rhs`` over all free
   marginal constraints at once (size M = free (x1,y) rows + free (x2,y) rows), factorised whole (one syrk,
-  one Cholesky) or by alpha blocks and a beta Schur complement, whichever costs less (_broja_normal).
+  one Cholesky) or by alpha blocks and a beta Schur complement, whichever costs less (normal.py).
   The right-hand side is affine in the centring target, so one two-column solve gives every direction the
   step needs; the centring follows the last step's progress (cell_barrier).
 * The start is the independent coupling with slacks partly centred (_start): about two iterations fewer
@@ -20,10 +20,11 @@ numpy calls (about 2 us each here, some 60 an iteration):
   instead of the barrier's ~5 (whose pace near the end is the tenfold-per-step clip of the vanishing
   cells). If that phase cannot certify (a wrong active set), the barrier resumes from where it stood.
 
-The certificate is the same as broja's: the primal is projected onto the marginals (to a few ulps, with the
-last Newton factor when it can, _restore) before being evaluated, and the bound comes from multipliers made
-feasible by row shifts. ``cell_barrier`` returns its best (q, gap, iterations) and leaves anything it cannot
-certify to the general solver.
+The certificate is the same as the general path's: the primal is projected onto the marginals (to a few
+ulps, with the last Newton factor when it can, _restore) before being evaluated, and the bound comes from
+multipliers made feasible by row shifts. ``cell_barrier`` returns its best Attempt and leaves anything it
+cannot certify to the general solver. Every tuning constant is a field of the problem's BrojaOptions
+(``opts`` below).
 """
 
 from __future__ import annotations
@@ -32,39 +33,8 @@ import math
 
 import numpy as np
 
-from ._broja_flat import _Flat, _max, _min, _sum
-
-_STEP_TO_BOUNDARY = 0.995
-_CELL_SHRINK = 0.1
-#: Centring target of the first step, as a fraction of mu (later ones follow the progress, cell_barrier).
-FIRST_SIGMA = 0.1
-#: Rounds of _restore's projection with the last Newton system before it factorises its own.
-REPROJECT_ROUNDS = 4
-#: _start: its slacks START_BLEND of the way from dual feasible to centred (mu * cells = START_MU).
-START_BLEND = 0.8
-START_MU = 0.1
-#: Iterates are projected and certified once the complementarity sum mu * cells is below this many tol, or
-#: after this many iterations (before, the Newton steps carry the marginal residual instead).
-CERTIFY_FROM = 100.0
-CERTIFY_AFTER = 30
-#: Newton phase (see _newton_phase): tried once, when mu * cells < NEWTON_FROM and every cell is clearly
-#: live or clearly vanishing (_live_cells: thresholds on (exp(s) - 1) / q(x1,x2) and on the relative change
-#: of q(x1,x2) the last affine step asked for).
-NEWTON_PHASE = True
-NEWTON_FROM = 1e-5
-LIVE_RATIO = 1e-2
-PRED_LIVE = 0.2
-PRED_VANISH = 0.5
-#: At most this many steps; each must cut the complementarity sum by NEWTON_RATE; the iterate is
-#: certified once that sum is below NEWTON_CERTIFY tol; a live cell's slack s shrinks to NEWTON_S_FLOOR s
-#: at most per step (its target is s = 0, which a full Newton step may overshoot).
-NEWTON_STEPS = 6
-NEWTON_RATE = 0.1
-NEWTON_CERTIFY = 1.0
-NEWTON_S_FLOOR = 1e-3
-#: CERTIFY_FROM while the Newton phase is still to come (it usually certifies first).
-CERTIFY_PENDING = 1.0
-TRACE = None  # set to a list to record the iterations while debugging
+from .flat import Flat, _max, _min, _sum
+from .problem import Attempt
 
 
 def _restore(fl, q, rounds=8):
@@ -82,7 +52,7 @@ def _restore(fl, q, rounds=8):
         return q, err
     if fl.last_system is not None:
         solve, q_old, w_old = fl.last_system
-        for _ in range(REPROJECT_ROUNDS):
+        for _ in range(fl.prob.options.reproject_rounds):
             nu = solve(res[None, :])[0]
             v = q_old * (nu[fl.ra] + nu[fl.rb])
             new = w_old * np.add.reduceat(v, fl.starts)[fl.cid]
@@ -118,9 +88,9 @@ def _start(prob, fl):
     alpha + beta = log q + shift (each y's reference beta at 0), slacks between dual feasible and centred.
 
     s = -log q(x1,x2) - shift is dual feasible but far from centred (the complementarity q(x1,x2) (e^s - 1)
-    is largest on the light cells). Centring it (each cell's at START_MU / cells) measured about two
+    is largest on the light cells). Centring it (each cell's at start_mu / cells) measured about two
     iterations fewer on random tables, but the dual residual that leaves kept the barrier alone from
-    certifying on a few; START_BLEND of the way there keeps the gain without that.
+    certifying on a few; start_blend of the way there keeps the gain without that.
     """
     a, b, ny = prob.a, prob.b, fl.ny
     # (called under cell_barrier's errstate: rows and y without mass give inf/nan that are never used)
@@ -130,8 +100,9 @@ def _start(prob, fl):
     log_cells = np.log(cells)
     shift = -float(log_cells.max()) - 0.1
     s = np.maximum(np.subtract(-shift, log_cells), 1e-3)
-    s *= 1.0 - START_BLEND
-    s += START_BLEND * np.log1p((START_MU / cells.size) / cells)
+    blend = prob.options.start_blend
+    s *= 1.0 - blend
+    s += blend * np.log1p((prob.options.start_mu / cells.size) / cells)
     # alpha = log a + shift + ref and beta = log(b / p_y) - ref with ref = log(b / p_y) of each y's
     # reference row: the reference beta is 0 and alpha + beta (hence the dual value) is unchanged.
     log_b_py = np.log(b_py)
@@ -143,29 +114,32 @@ def _start(prob, fl):
     return q, s, nu
 
 
-def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_FROM):
-    """_broja_barrier._cell_barrier on flat arrays; returns (q as a dense table, gap in nats, iterations).
+def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=None):
+    """barrier.cell_barrier on flat arrays; returns an Attempt (q as a dense table, gap in nats, ...).
 
     ``thorough_bound(alpha, beta, q)`` is the expensive certified bound (dense arguments), used as the
     general solver uses it: near convergence, or once progress stalls. ``certify_from``: iterates are
     projected and certified once mu * cells < certify_from * tol (``np.inf``: at every iteration, as
-    _broja_barrier._cell_barrier does; slower, but it recovers the rare tables where the deferred projection
+    barrier.cell_barrier does; slower, but it recovers the rare tables where the deferred projection
     stalls).
     """
-    fl = _Flat(prob)
+    opts, trace = prob.options, prob.trace
+    if certify_from is None:
+        certify_from = opts.certify_from
+    fl = Flat(prob)
     cid, ncell, starts = fl.cid, fl.ncell, fl.starts
     it = stall = 0
     prev_total = None
-    newton_tried = not NEWTON_PHASE
+    newton_tried = not opts.newton_phase
     last_affine = None  # (cell sums of dq, phi, comp) of the last affine step, for _live_cells
     # Until the Newton phase has been tried, certify later (if it would come first: a tol that is not loose).
     pending = certify_from
-    if np.isfinite(certify_from) and certify_from * tol_nats < NEWTON_FROM:
-        pending = min(certify_from, CERTIFY_PENDING)
+    if np.isfinite(certify_from) and certify_from * tol_nats < opts.newton_from:
+        pending = min(certify_from, opts.certify_pending)
     extra = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         q, s, nu = _start(prob, fl)
-        best_gap, best_q = np.inf, q
+        best_gap, best_q, best_nu = np.inf, q, nu
         for it in range(1, max_iter + 1):
             cells = np.add.reduceat(q, starts, out=fl.cb[0])
             phi = np.expm1(s)
@@ -174,22 +148,22 @@ def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_
             if not math.isfinite(total):
                 break
             mu = total / ncell
-            if not newton_tried and total < NEWTON_FROM:
+            if not newton_tried and total < opts.newton_from:
                 pred = None  # the relative change of the cell masses the last affine step asked for
                 if last_affine is not None:
                     dqc, phi_a, comp_a = last_affine
                     pred = dqc * (1.0 + phi_a) / comp_a
-                live = _live_cells(cells, phi, pred)
+                live = _live_cells(cells, phi, pred, opts)
                 if live is not None:
                     newton_tried = True
                     out = _newton_phase(fl, q, s, nu, live, tol_nats)
-                    if TRACE is not None:
-                        TRACE.append(("newton", it, out[1], out[2]))
-                    extra = out[2]
-                    if out[1] <= tol_nats:
-                        return out[0], out[1], it + extra
+                    if trace is not None:
+                        trace.append(("newton", it, out.gap, out.iterations))
+                    extra = out.iterations
+                    if out.gap <= tol_nats:
+                        return out._replace(iterations=it + extra)
             residual = True  # the Newton step also removes the marginal residual
-            if total < (certify_from if newton_tried else pending) * tol_nats or it > CERTIFY_AFTER:
+            if total < (certify_from if newton_tried else pending) * tol_nats or it > opts.certify_after:
                 # Certify: project onto the marginals (to a few ulps) and bound with the current multipliers.
                 try:
                     q, err = _restore(fl, q)
@@ -211,7 +185,7 @@ def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_
                 if np.isnan(gap):
                     break
                 if gap < best_gap:
-                    best_gap, best_q, stall = gap, q, 0
+                    best_gap, best_q, best_nu, stall = gap, q, nu, 0
                 else:
                     stall += 1
                 if best_gap <= tol_nats or stall >= 8:
@@ -223,21 +197,23 @@ def cell_barrier(prob, tol_nats, max_iter, thorough_bound, certify_from=CERTIFY_
                 break
             if not newton_tried:
                 last_affine = (ds2[1], phi, comp)  # ds2[1]: the cell sums of the affine dq (_directions)
-            # Centring target sigma mu, sigma = (the last step's reduction of mu)^2 (the first FIRST_SIGMA):
+            # Centring target sigma mu, sigma = (the last step's reduction of mu)^2 (the first first_sigma):
             # as few iterations as Mehrotra's (mu after the affine step / mu)^3 on random and stress tables,
             # without the ten numpy calls that evaluate the affine step.
-            sigma = FIRST_SIGMA if prev_total is None else min(1.0, (total / prev_total) ** 2)
+            # (a float product: ** raises OverflowError where a ratio of tiny totals overflows its square)
+            ratio = total / prev_total if prev_total else math.inf
+            sigma = opts.first_sigma if prev_total is None else min(1.0, ratio * ratio)
             prev_total = total
             mix = np.array((1.0, sigma * mu))
             ds = mix @ ds2[0]
-            step_d = _STEP_TO_BOUNDARY * _max_step(s, ds)
-            if TRACE is not None:
-                TRACE.append((it, total, sigma, step_d, float(best_gap)))
-            q = np.maximum(q + mix @ dq, q * _CELL_SHRINK)
+            step_d = opts.step_to_boundary * _max_step(s, ds)
+            if trace is not None:
+                trace.append(("lean", it, total, sigma, step_d, float(best_gap)))
+            q = np.maximum(q + mix @ dq, q * opts.cell_shrink)
             s = s + step_d * ds
             mix *= step_d
             nu = nu - mix @ dnu
-    return fl.dense(best_q, fl.ny), best_gap, it + extra
+    return Attempt(fl.dense(best_q, fl.ny), best_gap, it + extra, fl.multipliers(best_nu), "lean")
 
 
 def _directions(fl, q, s, nu, cells, phi, comp, residual):
@@ -297,7 +273,7 @@ def _directions(fl, q, s, nu, cells, phi, comp, residual):
     return dq, (ds, cs[0]), dnu
 
 
-def _live_cells(cells, phi, pred):
+def _live_cells(cells, phi, pred, opts):
     """Cells that keep their mass, or None unless every cell is clearly live or clearly vanishing.
 
     ``ratio`` = (exp(s) - 1) / q(x1,x2) falls like mu on the live cells and grows like 1/mu on the vanishing
@@ -305,18 +281,18 @@ def _live_cells(cells, phi, pred):
     out the cells in between, e.g. a vanishing cell whose slack is itself small.
     """
     ratio = phi / cells
-    live = ratio < LIVE_RATIO  # the unambiguous ones
-    vanish = ratio > 1.0 / LIVE_RATIO
+    live = ratio < opts.live_ratio  # the unambiguous ones
+    vanish = ratio > 1.0 / opts.live_ratio
     if pred is not None:
-        live |= (ratio < 1.0) & (pred > -PRED_LIVE)
-        vanish |= pred < -PRED_VANISH
+        live |= (ratio < 1.0) & (pred > -opts.pred_live)
+        vanish |= pred < -opts.pred_vanish
     if np.count_nonzero(live ^ vanish) == ratio.size:
         return live
     return None
 
 
 def _newton_phase(fl, q, s, nu, live_cells, tol_nats):
-    """Pure Newton steps on the problem restricted to the live cells; (q, gap, steps), gap inf on failure.
+    """Pure Newton steps on the problem restricted to the live cells; an Attempt, gap inf on failure.
 
     Near the optimum the barrier's pace is set by the vanishing cells, whose mass a step may shrink tenfold
     at most (the clip). Once they are identified they are dropped (their mass set to 0) and the remaining
@@ -326,51 +302,56 @@ def _newton_phase(fl, q, s, nu, live_cells, tol_nats):
     the active set was wrong the gap stalls and the caller resumes the barrier from where it stood.
     """
     if not live_cells.any():
-        return None, np.inf, 0
+        return _failed(0)
     fr, keep = fl.restrict(live_cells)
     if np.any(np.bincount(fr.rab, minlength=fr.m + 1)[: fr.m] == 0):
-        return None, np.inf, 0  # a marginal row would lose all its cells
+        return _failed(0)  # a marginal row would lose all its cells
     q = q[keep]
     s = s[live_cells]
+    opts, trace = fl.prob.options, fl.prob.trace
     last = last_gap = np.inf
-    for k in range(1, NEWTON_STEPS + 1):
+    for k in range(1, opts.newton_steps + 1):
         cells = np.add.reduceat(q, fr.starts, out=fr.cb[0])
         phi = np.expm1(s)
         comp = cells * phi
         total = float(_sum(comp))
-        if not total < NEWTON_RATE * last:
-            return None, np.inf, k - 1
+        if not total < opts.newton_rate * last:
+            return _failed(k - 1)
         last = total
         residual = True
-        if total < NEWTON_CERTIFY * tol_nats or k == NEWTON_STEPS:
+        if total < opts.newton_certify * tol_nats or k == opts.newton_steps:
             try:
                 q, err = _restore(fr, q)
             except (np.linalg.LinAlgError, ValueError):
-                return None, np.inf, k
+                return _failed(k)
             cells = np.add.reduceat(q, fr.starts, out=fr.cb[0])
             fval = float(q @ np.log(q / cells[fr.cid]))
             gap = fval - fl.cheap_bound(nu) if err <= 4.0 * fl.floor else np.inf
             comp = cells * phi
-            if TRACE is not None:
-                TRACE.append(("nstep", k, float(_sum(comp)), gap, err))
+            if trace is not None:
+                trace.append(("nstep", k, float(_sum(comp)), gap, err))
             if gap <= tol_nats:
-                return fr.dense(q, fr.ny), gap, k
-            if k == NEWTON_STEPS or not gap < 0.5 * last_gap:
-                return None, np.inf, k  # too slow, or the gap stalls (a wrong active set)
+                return Attempt(fr.dense(q, fr.ny), gap, k, fl.multipliers(nu), "newton")
+            if k == opts.newton_steps or not gap < 0.5 * last_gap:
+                return _failed(k)  # too slow, or the gap stalls (a wrong active set)
             last_gap = gap
             residual = False
         try:
             dq, ds2, dnu = _directions(fr, q, s, nu, cells, phi, comp, residual)
         except (np.linalg.LinAlgError, ValueError):
-            return None, np.inf, k
-        # Full steps; an entry shrinks tenfold and a live cell's slack by NEWTON_S_FLOOR at most.
-        q = np.maximum(q + dq[0], _CELL_SHRINK * q)
-        s = np.maximum(s + ds2[0][0], NEWTON_S_FLOOR * s)
+            return _failed(k)
+        # Full steps; an entry shrinks tenfold and a live cell's slack by newton_s_floor at most.
+        q = np.maximum(q + dq[0], opts.cell_shrink * q)
+        s = np.maximum(s + ds2[0][0], opts.newton_s_floor * s)
         nu = nu - dnu[0]
-    return None, np.inf, NEWTON_STEPS
+    return _failed(opts.newton_steps)
 
 
 def _max_step(x, dx):
     """Largest step in [0, 1] keeping the positive x positive: 1 / the fastest relative shrink rate."""
     rate = -float(_min(dx / x))
     return 1.0 if rate <= 1.0 else 1.0 / rate
+
+
+def _failed(steps):
+    return Attempt(None, np.inf, steps, None, "newton")

@@ -1,4 +1,8 @@
-"""Ince (2017) redundancy I_ccs: pointwise common change in surprisal on the pairwise maxent joint."""
+"""The pairwise maximum-entropy table: the joint with p's p(x1,x2), p(x1,y), p(x2,y) of largest entropy.
+
+Needed by the CCS measure (Ince 2017). Found on its maximal feasible support (an LP), by iterative
+proportional fitting, finished by Newton's method on the convex dual where IPF crawls.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,16 @@ import scipy.linalg
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix, csr_matrix, hstack, identity
 
-from ._base import DiscreteMeasure, register
+from .._base import integer_at_least, positive_number
 
 #: The maximum-entropy fit stops once every pairwise marginal is within this of p's (absolute).
 MAXENT_TOL = 1e-13
 #: IPF sweeps tried before switching to Newton's method (IPF crawls when some marginals are tiny).
 IPF_SWEEPS = 200
 NEWTON_MAX_ITER = 100
-#: Local information terms closer to zero than this (bits) count as zero when comparing signs, so that
-#: round-off in a term that is exactly zero cannot switch an event in or out of the redundancy.
-SIGN_TOL = 1e-9
 
 
-def _pairwise_marginals(q: np.ndarray):
+def pairwise_marginals(q: np.ndarray):
     return q.sum(axis=2), q.sum(axis=1), q.sum(axis=0)
 
 
@@ -35,7 +36,7 @@ def _marginal_design(p: np.ndarray, cells: np.ndarray):
     used, rows = np.unique(raw, return_inverse=True)
     cols = np.tile(np.arange(cells.size), 3)
     design = csr_matrix((np.ones(raw.size), (rows, cols)), shape=(used.size, cells.size))
-    targets = np.concatenate([m.ravel() for m in _pairwise_marginals(p)])[used]
+    targets = np.concatenate([m.ravel() for m in pairwise_marginals(p)])[used]
     return design, targets, used
 
 
@@ -124,10 +125,14 @@ def maxent_pairwise(p: np.ndarray, tol: float = MAXENT_TOL, max_iter: int = NEWT
 
     Raises
     ------
+    TypeError, ValueError
+        ``tol`` is not a positive finite number or ``max_iter`` not an integer >= 0.
     RuntimeError
         If the marginals are still off by ``tol`` or more after ``max_iter`` Newton steps.
     """
-    targets = _pairwise_marginals(p)
+    tol = positive_number("tol", tol)
+    max_iter = integer_at_least("max_iter", max_iter, 0)
+    targets = pairwise_marginals(p)
     allowed = (targets[0][:, :, None] > 0) & (targets[1][:, None, :] > 0) & (targets[2][None, :, :] > 0)
     # p itself is feasible, so when it fills every allowed cell the maximal support is the allowed set.
     support = allowed if np.all(p[allowed] > 0) else _maximal_support(p, allowed)
@@ -143,7 +148,7 @@ def maxent_pairwise(p: np.ndarray, tol: float = MAXENT_TOL, max_iter: int = NEWT
             ratio = np.divide(target, current, out=np.ones_like(target), where=(current > 0) & (target > 0))
             q = q * np.expand_dims(ratio, axis)
             log_factor += np.log(ratio)
-        error = max(float(np.abs(m - t).max()) for m, t in zip(_pairwise_marginals(q), targets, strict=True))
+        error = max(float(np.abs(m - t).max()) for m, t in zip(pairwise_marginals(q), targets, strict=True))
         if error < tol:
             return q, {"ipf_sweeps": sweep, "newton_iterations": 0}
     cells = np.flatnonzero(support)
@@ -153,46 +158,3 @@ def maxent_pairwise(p: np.ndarray, tol: float = MAXENT_TOL, max_iter: int = NEWT
     q = np.zeros(p.shape)
     q.flat[cells] = np.exp(design.T @ theta)
     return q, {"ipf_sweeps": IPF_SWEEPS, "newton_iterations": n_newton}
-
-
-def _log2_ratio(num: np.ndarray, den: np.ndarray, where: np.ndarray) -> np.ndarray:
-    return np.log2(np.divide(num, den, out=np.ones(np.broadcast(num, den).shape), where=where))
-
-
-@register
-class CCS(DiscreteMeasure):
-    """Ince (2017) PID from the pointwise common change in surprisal.
-
-    On the maximum-entropy table ``q`` that keeps p(x1,x2), p(x1,y) and p(x2,y), each event has local
-    informations ``i1 = log2 q(y|x1)/q(y)``, ``i2 = log2 q(y|x2)/q(y)``, ``i12 = log2 q(y|x1,x2)/q(y)``
-    and local co-information ``c = i1 + i2 - i12``. The redundancy is ``sum q(x1,x2,y) c`` over the
-    events where ``i1``, ``i2``, ``i12`` and ``c`` share one sign (a common change in surprisal).
-    Atoms can be negative, so nothing is clamped. Options: ``tol`` (marginal error of the fit) and
-    ``max_iter`` (Newton steps).
-
-    Examples
-    --------
-    >>> from synergy_lab.data import gate
-    >>> from synergy_lab.pid import decompose
-    >>> r = decompose(gate("and"), measure="ccs")
-    >>> round(r.redundancy, 4), round(r.unique1, 4), round(r.synergy, 4)
-    (0.1038, 0.2075, 0.2925)
-    """
-
-    name = "ccs"
-    nonnegative = False
-
-    def _redundancy(self, p, mi_1, mi_2, mi_joint, tol: float = MAXENT_TOL, max_iter: int = NEWTON_MAX_ITER):
-        q, info = maxent_pairwise(p, tol=tol, max_iter=max_iter)
-        # q keeps these marginals of p, so they are taken from p, free of the fit's round-off.
-        p_12, p_1y, p_2y = _pairwise_marginals(p)
-        p_1, p_2, p_y = p_12.sum(axis=1), p_12.sum(axis=0), p_1y.sum(axis=0)
-        events = q > 0
-        i_1 = _log2_ratio(p_1y, np.outer(p_1, p_y), p_1y > 0)[:, None, :]
-        i_2 = _log2_ratio(p_2y, np.outer(p_2, p_y), p_2y > 0)[None, :, :]
-        i_12 = _log2_ratio(q, p_12[:, :, None] * p_y, events)
-        coinfo = i_1 + i_2 - i_12
-        signs = [np.sign(np.where(np.abs(t) < SIGN_TOL, 0.0, t)) for t in (i_1, i_2, i_12, coinfo)]
-        common = events & (signs[0] == signs[3]) & (signs[1] == signs[3]) & (signs[2] == signs[3])
-        redundancy = float(np.sum(q[common] * coinfo[common]))
-        return redundancy, {"joint": q, "info": info}

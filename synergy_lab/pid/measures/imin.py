@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import DiscreteMeasure, register
+from .._base import DiscreteMeasure, register
 
 
 def specific_information(p_xy: np.ndarray) -> np.ndarray:

@@ -1,7 +1,4 @@
-"""Closed-form and batched helpers of the BROJA solver (broja.py): per-y marginal systems, water levels.
-
-Split out of broja.py to keep it readable; numpy only, no state.
-"""
+"""Closed-form and batched helpers of the BROJA solver: per-y marginal systems, water levels (numpy only)."""
 
 from __future__ import annotations
 

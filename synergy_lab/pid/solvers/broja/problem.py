@@ -1,23 +1,31 @@
-"""The BROJA programme of broja.py as an object: objective, certified dual bounds, marginal projection and
-the factorised Newton systems of the general solver (_broja_barrier).
-
-Split out of broja.py to keep it readable; see broja's module docstring for the method.
+"""The BROJA programme as an object: objective, certified dual bounds, marginal projection and the
+factorised Newton systems of the general solver (barrier.py). See the package docstring for the method.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import blas as _blas
 from scipy.linalg import lapack as _lapack
 
-from ._broja_linalg import scaled_inverse, scaled_schur, waterfill_level
+from .linalg import scaled_inverse, scaled_schur, waterfill_level
+from .options import DEFAULT_OPTIONS
 
 _EPS = float(np.finfo(float).eps)
-#: Elements of the cell-system slab built per batched GEMM in _factor_cells (about 4 MB).
-_SLAB_ELEMENTS = 1 << 19
-#: Alternating best responses used to read dual multipliers off the primal iterate (dual_bound).
-SINKHORN_ROUNDS = 30
+
+
+class Attempt(NamedTuple):
+    """One solver run: its best table, certified gap (nats), iterations, the multipliers (alpha, beta) of
+    that iterate (None where the method has none), and which method produced it."""
+
+    q: np.ndarray | None
+    gap: float
+    iterations: int
+    duals: tuple | None
+    method: str
 
 
 def _logsumexp_cells(z, active):
@@ -32,11 +40,17 @@ def _logsumexp_cells(z, active):
         return np.where(finite, safe_m + np.log(s), -np.inf)
 
 
-class _Problem:
-    """A reduced BROJA problem: no empty rows, ``n1 >= n2``, and the active mask of free cells."""
+class Problem:
+    """A reduced BROJA problem: no empty rows, ``n1 >= n2``, and the active mask of free cells.
 
-    def __init__(self, p):
+    ``options``: the solver's BrojaOptions; ``trace``: a list the solvers append their iterations to, or
+    None.
+    """
+
+    def __init__(self, p, options=DEFAULT_OPTIONS, trace=None):
         self.p = p
+        self.options = options
+        self.trace = trace
         self.a = p.sum(axis=1)  # p(x1, y)
         self.b = p.sum(axis=0)  # p(x2, y)
         self.p_y = self.a.sum(axis=0)
@@ -53,7 +67,6 @@ class _Problem:
         # Marginal error left by restore_marginals: a couple of ulps of the largest entry (the round-off of
         # summing q itself); its effect on the primal value is ~1e-13 nats, far below any requested gap.
         self.residual_floor = 2.0 * _EPS * max(float(self.a.max()), float(self.b.max()))
-        self.force_system = None  # "cells" or "multipliers" to override the cost model (tests, benchmarks)
 
     def objective(self, q):
         """F(q) = -H_q(Y|X1,X2) in nats (0 log 0 = 0: the lean path's Newton phase zeroes vanishing cells)."""
@@ -90,7 +103,7 @@ class _Problem:
         # the optimal dual when the cell masses are optimal. Costlier, and on typical tables weaker than the
         # Newton multipliers; it rescues tables whose Newton multipliers are far off.
         cells = q.sum(axis=2)
-        for _ in range(SINKHORN_ROUNDS):
+        for _ in range(self.options.sinkhorn_rounds):
             alpha = self._best_response(self.a, self.row_a, cells, beta)
             beta = self._best_response(self.b, self.row_b, cells.T, alpha)
         return max(best, self._best_variant(alpha, beta, enough))
@@ -210,7 +223,8 @@ class _Problem:
     def newton_system(self, dinv, c):
         """Factorise ``H dq - A' dnu = rhs, A dq = 0`` for per-cell ``H^-1 = diag(dinv) + dinv dinv' / c``."""
         cost_cells, cost_multipliers = system_flops(self.n1, self.n2, self.ny)
-        if self.force_system == "cells" or (self.force_system is None and cost_cells <= cost_multipliers):
+        system = self.options.system
+        if system == "cells" or (system == "auto" and cost_cells <= cost_multipliers):
             return self._cell_system(dinv, c)
         try:
             return self._multiplier_system(dinv, c)
@@ -279,7 +293,7 @@ class _Problem:
         free_b = self.free_b.T  # (ny, n2)
         d_b = d * free_b[:, None, :]  # the pinned beta constraint is removed from A_y
         kinv = scaled_inverse(d_b, d.sum(axis=2), d.sum(axis=1), free_a, free_b)
-        solve_t = _factor_cells(d, kinv, c)
+        solve_t = factor_cells(d, kinv, c, self.options.slab_elements)
 
         def solve(rhs, marginal_res=None):
             dr = d * np.moveaxis(rhs, 2, 0)  # (ny, n1, n2)
@@ -300,7 +314,7 @@ class _Problem:
         return solve
 
 
-def _factor_cells(d, kinv, c, attempts=6):
+def factor_cells(d, kinv, c, slab_elements, attempts=6):
     """Form the Jacobi-scaled cell matrix T and factorise it in place; return ``solve(rhs)``.
 
     T[(i,j),(k,l)] = c[i,j] delta
@@ -325,7 +339,7 @@ def _factor_cells(d, kinv, c, attempts=6):
     rows_x2 = np.ascontiguousarray(ds.transpose(2, 1, 0))  # (j, i, y)
     tmat = np.empty((n1, n2, m))
     # G in slabs of a few MB: they stay in cache between being built and multiplied, and 64^3 fits in memory.
-    step = max(1, min(n1, n2, _SLAB_ELEMENTS // (ny * m)))
+    step = max(1, min(n1, n2, slab_elements // (ny * m)))
     g_buf = np.empty((step, ny, n1, n2))
     z_buf = np.empty((step, n1, m))
     lo = 0
@@ -367,7 +381,7 @@ def _factor_cells(d, kinv, c, attempts=6):
 
 
 def system_flops(n1, n2, ny):
-    """Flops of factorising the Newton system both ways _Problem.newton_system can: (cells, multipliers)."""
+    """Flops of factorising the Newton system both ways Problem.newton_system can: (cells, multipliers)."""
     cells = 3.0 * n1 * n1 * n2 * n2 * ny + (n1 * n2) ** 3 / 3.0 + ny * (n1 + n2) ** 3
     multipliers = n1 * ny * (n2 * ny) ** 2 + (n2 * ny) ** 3 / 3.0
     return cells, multipliers
