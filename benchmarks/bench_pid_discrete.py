@@ -17,7 +17,7 @@ The references live only in a separate benchmark environment, never in the packa
 
     python3 -m venv .bench-venv
     .bench-venv/bin/pip install -e . --no-deps   # our package without torch (the PID part needs no torch)
-    .bench-venv/bin/pip install numpy scipy pandas "dit[broja]==2.3.*" cvxpy clarabel
+    .bench-venv/bin/pip install numpy scipy pandas scikit-learn "dit[broja]==2.3.*" cvxpy clarabel
     .bench-venv/bin/python benchmarks/bench_pid_discrete.py            # 4^3 .. 32^3, 60 s limit
     .bench-venv/bin/python benchmarks/bench_pid_discrete.py --quick    # 4^3 and 8^3, 10 s limit
     .bench-venv/bin/python benchmarks/bench_pid_discrete.py --sizes 4 8 16 --timeout 120 --no-ours
