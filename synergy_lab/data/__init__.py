@@ -1,10 +1,22 @@
-"""Generators of datasets whose redundancy, uniqueness and synergy are known exactly."""
+"""Generators of datasets whose redundancy, uniqueness and synergy are known exactly.
+
+Every source -- vector generators and image sources alike -- is reached through one registry
+(:mod:`.registry`): ``make(name, **params)``, ``generator_parameters(name)``, ``available_generators()``.
+"""
 
 from ._dataset import GROUND_TRUTH_COLUMNS, SyntheticDataset
 from .compositional import make_compositional
 from .gates import GATES, empirical_table, gate, make_gate, random_table, sample_table
 from .gaussian import make_gaussian
-from .registry import available_generators, describe, make
+from .registry import (
+    DataSource,
+    available_generators,
+    check_parameters,
+    data_source,
+    describe,
+    generator_parameters,
+    make,
+)
 
 #: Names served lazily: the Trifeature renderer and the augmentations need torch, the generators do not.
 _LAZY = {
@@ -52,11 +64,15 @@ __all__ = [
     "trifeature_mapping",
     "GATES",
     "GROUND_TRUTH_COLUMNS",
+    "DataSource",
     "SyntheticDataset",
     "available_generators",
+    "check_parameters",
+    "data_source",
     "describe",
     "empirical_table",
     "gate",
+    "generator_parameters",
     "make",
     "make_compositional",
     "make_gate",

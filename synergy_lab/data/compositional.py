@@ -3,7 +3,8 @@
 Each modality embeds a shared factor ``r``, a unique factor ``u_i``, a synergy half ``s_i`` and nuisance
 factors; the targets read redundancy, uniqueness, synergy and their mixture off the factors, so their PID is
 known exactly at the factor level. ``pairing="biased"`` ties ``s2 = pi(s1)`` for self-supervised training data
-(see ``docs/data.md``).
+(see ``docs/data.md``). ``layout="factor_blocks"`` puts each factor in its own contiguous block of dimensions
+instead of mixing all of them into every dimension.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from ._dataset import SyntheticDataset, as_generator, ground_truth_row, ground_t
 #: Targets in the order of the ground-truth table.
 TARGETS = ("redundancy", "unique1", "unique2", "synergy", "mixed", "match")
 PAIRINGS = ("unbiased", "biased")
+#: How a modality's dimensions carry its factors (see :func:`make_compositional`).
+LAYOUTS = ("mixed", "factor_blocks")
 #: Smallest allowed distance between the embeddings of two distinct factor combinations (tanh units).
 MIN_SEPARATION = 0.05
 #: Most factor combinations per modality for which the injectivity check (all pairs) is run.
@@ -221,6 +224,33 @@ def _embed(codes, layers, k):
     return h
 
 
+def _init_block_embeddings(seq, k, blocks, depth):
+    """One random one-factor network per block (``layout="factor_blocks"``), each from its own stream."""
+    return [_init_embedding(child, k, 1, block.stop - block.start, depth)
+            for child, block in zip(seq.spawn(len(blocks)), blocks, strict=True)]
+
+
+def _embed_blocks(codes, per_block, k):
+    """Embed codes ``(n, n_factors)`` factor by factor: column j through ``per_block[j]`` into block j."""
+    return np.concatenate([_embed(codes[:, [j]], layers, k) for j, layers in enumerate(per_block)], axis=1)
+
+
+def factor_block_slices(dim: int, n_factors: int) -> list[slice]:
+    """The contiguous blocks of ``range(dim)`` that ``layout="factor_blocks"`` gives the factors, in order.
+
+    Sizes are as equal as possible: the first ``dim % n_factors`` blocks have one dimension more
+    (``np.array_split``). Factor order per modality i: ``r, u_i, s_i, nuisance_1, ..., nuisance_m``.
+
+    Examples
+    --------
+    >>> factor_block_slices(10, 4)
+    [slice(0, 3, None), slice(3, 6, None), slice(6, 8, None), slice(8, 10, None)]
+    """
+    sizes = [len(part) for part in np.array_split(np.arange(dim), n_factors)]
+    edges = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
 def _min_pairwise_distance(points, chunk=512):
     sq = np.einsum("ij,ij->i", points, points)
     best = np.inf
@@ -234,13 +264,16 @@ def _min_pairwise_distance(points, chunk=512):
 
 def make_compositional(n_samples=5000, k=2, dim=32, n_nuisance=1, noise=0.0, label_noise=0.0,
                        pairing="unbiased", embedding_depth=2, random_state=None, measure="broja",
-                       targets=None) -> SyntheticDataset:
+                       targets=None, layout="mixed") -> SyntheticDataset:
     """Two modalities embedding discrete latent factors; targets of known redundancy, uniqueness, synergy.
 
     Latent factors, independent and uniform on ``{0, ..., k-1}``: ``r`` (seen by both modalities),
     ``u1``, ``u2`` (unique), ``s1``, ``s2`` (synergy halves) and ``n_nuisance`` nuisance factors per modality
     (irrelevant to every target). Modality i is a fixed random injective tanh network of the one-hot codes of
     ``(r, u_i, s_i, nuisance_i)`` into ``dim`` dimensions, plus isotropic Gaussian noise of std ``noise``.
+    With ``layout="factor_blocks"`` each factor instead gets its own contiguous block of the dimensions
+    (:func:`factor_block_slices`) and its own random network, so every block is a function of one factor
+    only -- the vector analogue of an image patch showing one object.
 
     Targets (integer labels): ``redundancy`` = r, ``unique1`` = u1, ``unique2`` = u2,
     ``synergy`` = (s1 + s2) mod k, ``mixed`` = (r*k + u1)*k + (s1 + s2) mod k, and
@@ -273,6 +306,15 @@ def make_compositional(n_samples=5000, k=2, dim=32, n_nuisance=1, noise=0.0, lab
         PID measure of the ground truth.
     targets : sequence of str, optional
         Subset of :data:`TARGETS` to generate (default: all).
+    layout : {"mixed", "factor_blocks"}, default "mixed"
+        ``"mixed"``: one network of all the modality's factors, so every dimension depends on every factor.
+        ``"factor_blocks"``: the modality's factors ``r, u_i, s_i, nuisance_i...`` in this order each fill one
+        contiguous block of :func:`factor_block_slices` ``(dim, 3 + n_nuisance)``, each block the output of a
+        ``embedding_depth``-layer random tanh network of that factor's one-hot code alone (its own weights,
+        drawn from the embedding stream). A model that cuts the raw vector into those blocks (or finer ones)
+        sees each factor in its own tokens. Factors, labels, pi and the ground truth are the same as under
+        ``"mixed"`` for the same seed; only the modalities differ. ``"mixed"`` output is unchanged by this
+        option.
 
     Returns
     -------
@@ -310,19 +352,37 @@ def make_compositional(n_samples=5000, k=2, dim=32, n_nuisance=1, noise=0.0, lab
     if dim < n_factors:
         raise ValueError(f"dim must be >= the {n_factors} factors per modality (3 + n_nuisance), got {dim}")
     noise = _check_float("noise", noise, 0.0, np.finfo(float).max, "a non-negative finite std")
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
     if k**n_factors > MAX_COMBINATIONS:
         raise ValueError(f"k**(3 + n_nuisance) = {k**n_factors} factor combinations exceed "
                          f"{MAX_COMBINATIONS}: too many to check injectivity; lower k or n_nuisance")
 
     root, emb_seq, perm_seq, sample_seq = _streams(random_state)
     perm = _permutation(perm_seq, k)
-    embeddings = [_init_embedding(seq, k, n_factors, dim, embedding_depth) for seq in emb_seq.spawn(2)]
-    grid = np.indices((k,) * n_factors).reshape(n_factors, -1).T
-    for i, layers in enumerate(embeddings, start=1):
-        sep = _min_pairwise_distance(_embed(grid, layers, k))
-        if sep < MIN_SEPARATION:
-            raise ValueError(f"dim={dim}: the random embedding of modality {i} is not clearly injective "
-                             f"(min distance {sep:.2e} < {MIN_SEPARATION}); raise dim or change random_state")
+    if layout == "mixed":
+        embeddings = [_init_embedding(seq, k, n_factors, dim, embedding_depth) for seq in emb_seq.spawn(2)]
+        grid = np.indices((k,) * n_factors).reshape(n_factors, -1).T
+        for i, layers in enumerate(embeddings, start=1):
+            sep = _min_pairwise_distance(_embed(grid, layers, k))
+            if sep < MIN_SEPARATION:
+                raise ValueError(f"dim={dim}: the random embedding of modality {i} is not clearly injective "
+                                 f"(min distance {sep:.2e} < {MIN_SEPARATION}); raise dim or change "
+                                 f"random_state")
+        embed = _embed
+    else:
+        blocks = factor_block_slices(dim, n_factors)
+        embeddings = [_init_block_embeddings(seq, k, blocks, embedding_depth) for seq in emb_seq.spawn(2)]
+        for i, per_block in enumerate(embeddings, start=1):
+            # Two combinations differing in one factor differ only in its block, so the smallest distance
+            # between combinations is the smallest within-block distance.
+            values = np.arange(k)[:, None]
+            sep = min(_min_pairwise_distance(_embed(values, layers, k)) for layers in per_block)
+            if sep < MIN_SEPARATION:
+                raise ValueError(f"dim={dim}: a factor block of modality {i} is not clearly injective "
+                                 f"(min distance {sep:.2e} < {MIN_SEPARATION}); raise dim or change "
+                                 f"random_state")
+        embed = _embed_blocks
 
     factor_seq, noise_seq, label_seq = sample_seq.spawn(3)
     frng = np.random.default_rng(factor_seq)
@@ -333,7 +393,7 @@ def make_compositional(n_samples=5000, k=2, dim=32, n_nuisance=1, noise=0.0, lab
     nrng = np.random.default_rng(noise_seq)
     xs = []
     for layers, u, s, nuis in ((embeddings[0], u1, s1, nuisance[0]), (embeddings[1], u2, s2, nuisance[1])):
-        x = _embed(np.column_stack([r, u, s, nuis]), layers, k)
+        x = embed(np.column_stack([r, u, s, nuis]), layers, k)
         xs.append(x + noise * nrng.standard_normal(x.shape) if noise > 0 else x)
 
     label_seqs = dict(zip(TARGETS, label_seq.spawn(len(TARGETS)), strict=True))
@@ -347,7 +407,7 @@ def make_compositional(n_samples=5000, k=2, dim=32, n_nuisance=1, noise=0.0, lab
     truth = compositional_ground_truth(k, pairing, label_noise, measure, targets, permutation=perm)
     params = {
         "n_samples": n_samples, "k": k, "dim": dim, "n_nuisance": n_nuisance, "noise": noise,
-        "label_noise": label_noise, "pairing": pairing, "embedding_depth": embedding_depth,
+        "label_noise": label_noise, "pairing": pairing, "embedding_depth": embedding_depth, "layout": layout,
         "random_state": "Generator" if isinstance(random_state, np.random.Generator) else random_state,
         "seed_entropy": root.entropy, "measure": measure, "targets": list(targets),
         "permutation": perm.tolist(),

@@ -6,9 +6,11 @@
 * :mod:`.readout` -- :func:`readout_pid`, the exact PID of (F1, F2; Yhat) for the probe's read-out;
 * :mod:`.score` -- :func:`score_representation`, all of it as tidy rows beside the ground truth;
 * :mod:`.export` -- datasets written as ``.npz`` splits for models outside synergy_lab, and loaded back;
+* :mod:`.run_scores` -- which of a training run's pair sets fit, select and report (``score_run_data``);
 * :mod:`.probes` -- the fixed-C probe (``linear_probe``); :mod:`.features` -- feature extraction (torch).
 
-``extract_features`` and ``score_saved_run`` are imported lazily: nothing here imports torch at import time.
+``extract_features`` is imported lazily: nothing here imports torch at import time. Re-scoring a saved run
+rebuilds it, so it lives with training: :func:`synergy_lab.train.score_saved_run`.
 """
 
 from .export import export_dataset, load_export, load_features
@@ -23,10 +25,10 @@ __all__ = [
     "export_dataset", "fit_paper_probe", "fit_selected_probe", "format_scores", "linear_probe", "load_export",
     "load_features",
     "metrics_by_target", "paper_cost_search", "probe_targets", "readout_pid", "readout_table",
-    "score_representation", "score_saved_run",
+    "score_representation",
 ]
 
-_LAZY = {"extract_features": "features", "score_saved_run": "saved_run"}
+_LAZY = {"extract_features": "features"}
 
 
 def __getattr__(name):

@@ -65,8 +65,10 @@ def export_dataset(name: str, out_dir, *, fractions=FRACTIONS, **params) -> Path
         The folder.
     """
     from ..data import make
-    from ..data.registry import generator_parameters
+    from ..data.registry import generator_parameters, require_vectors
     from ..io import atomic_write_csv, atomic_write_json
+
+    require_vectors(name, "export_dataset")
 
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-9:

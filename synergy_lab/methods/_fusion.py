@@ -1,9 +1,11 @@
 """The masked-fusion architecture shared by InfMasking and CoMM.
 
 MLP (or CNN) encoder per modality -> :class:`~synergy_lab.models.FeatureGroupTokenizer` (``n_tokens`` tokens;
-images: one token per feature-map cell) -> :class:`~synergy_lab.models.MaskedFusion` (full + unimodal
-[+ T masked] views of both augmentations in one call) -> :class:`~synergy_lab.models.ProjectionHead`
-(per-view BatchNorm). Probe features: the pre-head fused CLS vector of the unmasked full input (E-dim).
+images: one token per feature-map cell; or, with ``model.tokenizer = "input_blocks"``, no shared encoder and
+one :class:`~synergy_lab.models.InputBlockTokenizer` MLP per input block)
+-> :class:`~synergy_lab.models.MaskedFusion` (full + unimodal [+ T masked] views of both augmentations in one
+call) -> :class:`~synergy_lab.models.ProjectionHead` (per-view BatchNorm).
+Probe features: the pre-head fused CLS vector of the unmasked full input (E-dim).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .._validate import check_weights, set_field
-from ..models import FeatureGroupTokenizer, FeatureMapTokenizer, MaskedFusion
+from ..models import FeatureGroupTokenizer, FeatureMapTokenizer, InputBlockTokenizer, MaskedFusion
 from ._blocks import make_encoder, make_head
 from .base import ContrastiveOptions, MethodSystem, StepOutput
 
@@ -44,7 +46,8 @@ class FusionOptions(ContrastiveOptions):
         if self.weights is not None and len(self.weights) != need:
             raise ValueError(f"method.weights: {self.name} with {n_modalities} modalities needs {need} "
                              f"weights {self.weight_layout}, got {len(self.weights)}")
-        if model.encoder == "mlp" and model.encoder_out % model.n_tokens:
+        cuts_encoding = model.encoder == "mlp" and model.tokenizer == "feature_groups"
+        if cuts_encoding and model.encoder_out % model.n_tokens:
             raise ValueError(f"model.n_tokens ({model.n_tokens}) must divide model.encoder_out "
                              f"({model.encoder_out}): the encoder output is cut into n_tokens equal tokens")
 
@@ -60,6 +63,14 @@ class FusionSystem(MethodSystem):
         m = model
         encoders, tokenizers = [], []
         for i, shape in enumerate(spec.shapes):
+            if m.tokenizer == "input_blocks" and not spec.is_image:
+                if shape[0] % m.n_tokens:
+                    raise ValueError(f"model.n_tokens ({m.n_tokens}) must divide the input width {shape[0]} "
+                                     f"of modality {i + 1} (model.tokenizer = 'input_blocks')")
+                encoders.append(nn.Identity())
+                tokenizers.append(InputBlockTokenizer(shape[0], m.n_tokens, m.fusion_dim, m.encoder_hidden,
+                                                      m.encoder_layers))
+                continue
             enc, width = make_encoder(m, shape, pool="none")
             encoders.append(enc)
             if spec.is_image:

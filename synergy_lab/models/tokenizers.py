@@ -5,6 +5,8 @@
   tokens, plus the position codes (no modality-type embedding: every modality gets the same codes).
 * :class:`FeatureGroupTokenizer` -- one token per feature group, ``token_k = x_k W_k + b_k``.
 * :class:`VectorTokenizer` -- a whole vector as one token.
+* :class:`InputBlockTokenizer` -- the raw vector cut into contiguous blocks, each encoded by its own MLP
+  into one token (the vector analogue of image patches: token j sees block j only).
 
 Position codes are already added to the tokens that leave a tokeniser, so replacing a token by the mask
 token (:class:`~synergy_lab.models.fusion.MaskedFusion`) also removes its position code, as in the public
@@ -160,3 +162,64 @@ class VectorTokenizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).unsqueeze(-2)
+
+
+class InputBlockTokenizer(nn.Module):
+    """Raw vector -> one token per contiguous input block, each block through its own ReLU MLP.
+
+    The input is cut into ``n_blocks`` equal contiguous blocks; token ``j`` is ``MLP_j(x[block_j])``, where
+    every ``MLP_j`` has ``n_layers`` linear layers (``block -> hidden -> ... -> dim``, ReLU between them, none
+    after the last) and weights of its own. So token ``j`` is a function of block ``j`` alone -- like a CNN
+    patch embedding, and unlike :class:`FeatureGroupTokenizer` on an MLP encoding, where every token may carry
+    information from the whole input. Masking token ``j`` then removes block ``j`` from the view. The last
+    layer's per-block bias plays the role of a learned position code. Each layer of every block is
+    initialised like ``nn.Linear``: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for weights and biases. All blocks
+    run as one batched ``einsum`` per layer. ``weights[i]`` is ``(n_blocks, fan_in, fan_out)``; ``biases[i]``
+    is stored flat, ``(n_blocks * fan_out,)``, so that the trainer's rule (weight decay on parameters with
+    >= 2 dimensions) treats them as the biases of ``nn.Linear`` layers, undecayed.
+
+    Parameters
+    ----------
+    in_dim : int
+        Input width; divisible by ``n_blocks``.
+    n_blocks : int
+        Number of blocks (= tokens).
+    dim : int
+        Token width ``E``.
+    hidden : int, default 128
+        Hidden width of every block MLP (unused when ``n_layers`` is 1).
+    n_layers : int, default 2
+        Linear layers per block MLP; 1 is a per-block linear map.
+
+    Shapes
+    ------
+    ``(B, in_dim) -> (B, n_blocks, dim)``; extra leading axes are allowed.
+    """
+
+    def __init__(self, in_dim: int, n_blocks: int, dim: int, hidden: int = 128, n_layers: int = 2):
+        super().__init__()
+        for name, value in (("in_dim", in_dim), ("n_blocks", n_blocks), ("dim", dim), ("hidden", hidden),
+                            ("n_layers", n_layers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if in_dim % n_blocks:
+            raise ValueError(f"in_dim={in_dim} is not divisible into n_blocks={n_blocks} equal blocks")
+        self.in_dim, self.n_blocks, self.dim = in_dim, n_blocks, dim
+        sizes = [in_dim // n_blocks] + [hidden] * (n_layers - 1) + [dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            bound = 1.0 / fan_in**0.5
+            self.weights.append(nn.Parameter((torch.rand(n_blocks, fan_in, fan_out) * 2 - 1) * bound))
+            self.biases.append(nn.Parameter((torch.rand(n_blocks * fan_out) * 2 - 1) * bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_dim:
+            raise ValueError(f"expected {self.in_dim} input features, got {x.shape[-1]}")
+        h = x.unflatten(-1, (self.n_blocks, self.in_dim // self.n_blocks))
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.einsum("...ka,kab->...kb", h, w.to(h.dtype)) + b.view(self.n_blocks, -1).to(h.dtype)
+            if i < last:
+                h = torch.relu(h)
+        return h

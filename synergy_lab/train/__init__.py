@@ -1,5 +1,6 @@
 """Training: typed configs (:mod:`.config`), one loop for every method (:mod:`.trainer`), atomic
-checkpoints and exact resume (:mod:`.checkpoint`), DDP under torchrun (:mod:`.distributed`).
+checkpoints and exact resume (:mod:`.checkpoint`), DDP under torchrun (:mod:`.distributed`), and
+re-scoring a saved run (:mod:`.saved_run`, ``synergy-lab evaluate RUN_DIR``).
 
 The package itself is callable: ``synergy_lab.train(config)`` is :func:`synergy_lab.train.trainer.train`
 (``synergy_lab.train`` names both this package and the function the architecture promises, so the module
@@ -35,10 +36,11 @@ __all__ = [
     "config_from_dict",
     "dump_config",
     "load_config",
+    "score_saved_run",
     "train",
 ]
 
-_LAZY = {"train": "trainer", "Trainer": "trainer", "TrainResult": "trainer"}
+_LAZY = {"train": "trainer", "Trainer": "trainer", "TrainResult": "trainer", "score_saved_run": "saved_run"}
 
 
 def __getattr__(name):

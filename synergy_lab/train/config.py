@@ -18,6 +18,7 @@ names it. This module imports no torch itself; building a config imports the met
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -33,13 +34,11 @@ from .sections import (  # noqa: F401 - the constants are re-exported for older 
     CNN_DOWNSAMPLES,
     DEFAULT_EPOCHS,
     HEAD_NORMS,
-    IMAGE_DATA_PARAMS,
-    IMAGE_DATASETS,
     IMAGE_ENCODERS,
     PAIRINGS,
     PRECISIONS,
+    REMOVED_EVAL_KEYS,
     RESERVED_DATA_PARAMS,
-    TRIFEATURE_DESIGNS,
     VECTOR_ENCODERS,
     DataConfig,
     EvalConfig,
@@ -221,6 +220,11 @@ def _field_names(cls) -> list[str]:
 
 
 def _section_from_dict(cls, values: Mapping, section: str):
+    if section == "eval" and any(k in values for k in REMOVED_EVAL_KEYS):
+        for key in [k for k in REMOVED_EVAL_KEYS if k in values]:
+            warnings.warn(f"eval.{key} is no longer used and was dropped: {REMOVED_EVAL_KEYS[key]}",
+                          FutureWarning, stacklevel=2)
+        values = {k: v for k, v in values.items() if k not in REMOVED_EVAL_KEYS}
     names = _field_names(cls)
     unknown = [k for k in values if k not in names]
     if unknown:

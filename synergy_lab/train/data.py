@@ -1,10 +1,13 @@
 """Training and probe data as tensors on the training device.
 
-* Vector generators of :mod:`synergy_lab.data`: the training pairs are ``make(name, n_samples=n_train,
+Every source comes from the :mod:`synergy_lab.data` registry (``make(name, ...)``); how its pairs are drawn
+depends on the source:
+
+* Vector generators: the training pairs are ``make(name, n_samples=n_train,
   pairing=data.pairing, random_state=seed)``; the probe pairs are one unbiased draw of ``n_probe + n_val``
   pairs from the *same* seed (hence the same embeddings and the same permutation pi), split into the
   probe-fit and held-out parts.
-* ``trifeature``: the images of :func:`~synergy_lab.data.trifeature.make_trifeature_images` go to the
+* ``trifeature``: the images of ``make("trifeature", ...)`` go to the
   device once as uint8; every pair set (biased or unbiased training pairs, unbiased probe pairs of the
   train, validation and test splits) is a pair of index vectors into them, so a batch is one gather on the
   device and 10,000 pairs of 224-px images never exist as 3 GB of copies. The probes are fitted on train
@@ -23,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.registry import check_parameters, has_biased_pairing, make
 from ..methods import DataSpec
-from .config import IMAGE_DATA_PARAMS, TrainConfig
+from .config import TrainConfig
 from .distributed import STREAM_DATA, derive_seed
 
 
@@ -106,12 +110,9 @@ def _vector_pairs(ds, device) -> PairData:
     return PairData(xs, targets, factors=factors)
 
 
-def _synthetic_images(n: int, resolution: int, n_classes: int, seed: int, device) -> PairData:
-    gen = torch.Generator(device=device).manual_seed(seed)
-    xs = [torch.randint(0, 256, (n, 3, resolution, resolution), generator=gen, device=device,
-                        dtype=torch.uint8) for _ in range(2)]
-    targets = {"label": torch.randint(0, n_classes, (n,), generator=gen, device=device)}
-    return PairData(xs, targets)
+def _synthetic_images(params: dict, n: int, seed: int, device) -> PairData:
+    images = make("synthetic_images", n_samples=n, random_state=seed, device=device, **params)
+    return PairData([images.x1, images.x2], {"label": images.labels})
 
 
 def _check_cache_dir(cache_dir) -> None:
@@ -126,18 +127,12 @@ def _check_cache_dir(cache_dir) -> None:
 
 
 def _trifeature(config: TrainConfig, seed: int, device) -> RunData:
-    from ..data.trifeature import (
-        PROBE_TASKS,
-        make_bimodal_pairs,
-        make_trifeature_images,
-        trifeature_ground_truth,
-    )
+    from ..data.trifeature import PROBE_TASKS, make_bimodal_pairs, trifeature_ground_truth
 
     d = config.data
-    p = {**IMAGE_DATA_PARAMS["trifeature"], **d.params}
-    if p["cache_dir"] is not None:
-        _check_cache_dir(p["cache_dir"])
-    data = make_trifeature_images(seed=seed, **p, device=device)
+    if d.params.get("cache_dir") is not None:
+        _check_cache_dir(d.params["cache_dir"])
+    data = make("trifeature", seed=seed, device=device, **d.params)
     images = torch.from_numpy(data.images).to(device)
 
     def pairs(split, biased, max_pairs, stream):
@@ -166,17 +161,11 @@ def build_run_data(config: TrainConfig, device: torch.device) -> RunData:
     if d.name == "trifeature":
         return _trifeature(config, seed, device)
     if d.name == "synthetic_images":
-        params = {**IMAGE_DATA_PARAMS["synthetic_images"], **d.params}
-        res, n_classes = params["resolution"], params["n_classes"]
-        train = _synthetic_images(d.n_train, res, n_classes, derive_seed(seed, STREAM_DATA, 0), device)
-        probe = _synthetic_images(d.n_probe, res, n_classes, derive_seed(seed, STREAM_DATA, 1), device)
-        val = _synthetic_images(d.n_val, res, n_classes, derive_seed(seed, STREAM_DATA, 2), device)
-        classes = {"label": n_classes}
+        train, probe, val = (_synthetic_images(d.params, n, derive_seed(seed, STREAM_DATA, i), device)
+                             for i, n in enumerate((d.n_train, d.n_probe, d.n_val)))
+        classes = {"label": check_parameters(d.name, d.params)["n_classes"]}
     else:
-        from ..data import make
-        from ..data.registry import generator_parameters
-
-        extra = {"pairing": d.pairing} if "pairing" in generator_parameters(d.name) else {}
+        extra = {"pairing": d.pairing} if has_biased_pairing(d.name) else {}
         train = _vector_pairs(make(d.name, n_samples=d.n_train, random_state=seed, **extra, **d.params),
                               device)
         extra = {"pairing": "unbiased"} if extra else {}

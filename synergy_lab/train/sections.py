@@ -21,24 +21,19 @@ VECTOR_ENCODERS = ("mlp", "none")
 IMAGE_ENCODERS = ("alexnet", "small_cnn")
 #: ``synergy_lab.models.encoders.DOWNSAMPLES`` (that module imports torch).
 CNN_DOWNSAMPLES = ("pool", "stride")
-#: Image data sources; every other name is a :mod:`synergy_lab.data` generator (vectors).
-IMAGE_DATASETS = ("synthetic_images", "trifeature")
-#: Parameters of the image sources and their defaults: ``synthetic_images`` (Trifeature-shaped random uint8
-#: images) and ``trifeature`` (:func:`synergy_lab.data.trifeature.make_trifeature_images`; ``cache_dir``
-#: None renders in memory every run).
-IMAGE_DATA_PARAMS = {
-    "synthetic_images": {"resolution": 224, "n_classes": 10},
-    "trifeature": {"resolution": 224, "renders_per_train": 3, "renders_per_val": None, "renders_per_test": 1,
-                   "test_fraction": 0.2, "validation_fraction": 0.1, "design": "balanced", "cache_dir": None},
-}
-#: ``synergy_lab.data.trifeature.DESIGNS``, repeated here because that module imports torch.
-TRIFEATURE_DESIGNS = ("balanced", "random")
-#: Generator parameters that DataConfig sets itself.
-RESERVED_DATA_PARAMS = {"n_samples": "data.n_train", "random_state": "data.seed", "pairing": "data.pairing"}
+#: The config field that sets each reserved parameter of a data source
+#: (:attr:`synergy_lab.data.DataSource.reserved`).
+RESERVED_DATA_PARAMS = {"n_samples": "data.n_train", "random_state": "data.seed", "seed": "data.seed",
+                        "pairing": "data.pairing", "device": "device"}
 AUGMENTS = ("auto", "noise_drop", "simclr", "none")
 HEAD_NORMS = ("batch", "layer", "none")
 PRECISIONS = ("auto", "bf16", "fp32")
+#: How the fusion methods turn a vector modality into tokens (``synergy_lab.methods._fusion``).
+TOKENIZERS = ("feature_groups", "input_blocks")
 PAIRINGS = ("biased", "unbiased")
+#: Keys of the eval section that older configs carry and that are dropped (with a warning) when read:
+#: key -> why.
+REMOVED_EVAL_KEYS = {"C": "every probe now chooses its own C on held-out pairs"}
 #: Training length when a config gives neither optim.epochs nor optim.steps.
 DEFAULT_EPOCHS = 10
 
@@ -51,12 +46,13 @@ class DataConfig:
     Attributes
     ----------
     name : str
-        A :mod:`synergy_lab.data` generator (``"compositional"``, ...; vectors), ``"trifeature"`` (bimodal
-        Trifeature image pairs, docs/trifeature.md; ``params`` as :data:`IMAGE_DATA_PARAMS`) or
+        A source of the :mod:`synergy_lab.data` registry (``synergy-lab data --list``): a vector generator
+        (``"compositional"``, ...), ``"trifeature"`` (bimodal Trifeature image pairs, docs/trifeature.md) or
         ``"synthetic_images"`` (Trifeature-shaped random uint8 images with random labels, for throughput
-        checks; ``params``: ``resolution``, ``n_classes``).
+        checks).
     params : dict
-        Generator parameters (not ``n_samples``, ``random_state`` or ``pairing``: see the fields below).
+        The source's parameters (:func:`synergy_lab.data.generator_parameters`), except those the fields
+        below set (size, seed, pairing; :data:`RESERVED_DATA_PARAMS`).
     n_train : int
         Training pairs. Trifeature: drawn without replacement from the allowed pairs of the training split
         (the paper: 10,000); more than are allowed is an error.
@@ -97,27 +93,31 @@ class DataConfig:
     crop_scale: tuple[float, float] = (0.08, 1.0)
 
     def __post_init__(self):
-        from ..data.registry import available_generators, generator_parameters
+        from ..data.registry import (
+            available_generators,
+            check_parameters,
+            data_source,
+            generator_parameters,
+            has_biased_pairing,
+        )
 
-        valid = [*available_generators(), *IMAGE_DATASETS]
+        valid = available_generators()
         if not isinstance(self.name, str) or self.name not in valid:
             raise ValueError(f"data.name: unknown data source {self.name!r}; valid: {valid}")
         if not isinstance(self.params, Mapping):
             raise TypeError(f"data.params must be a table of generator parameters, got {self.params!r}")
         _set(self, "params", dict(self.params))
-        allowed = IMAGE_DATA_PARAMS[self.name] if self.is_image else generator_parameters(self.name)
+        reserved = data_source(self.name).reserved
+        allowed = sorted(set(generator_parameters(self.name)) - set(reserved))
         for key in self.params:
-            if key in RESERVED_DATA_PARAMS and not self.is_image:
+            if key in reserved:
                 raise ValueError(f"data.params.{key}: set {RESERVED_DATA_PARAMS[key]} instead")
             if key not in allowed:
-                raise ValueError(f"data.params.{key}: unknown parameter of {self.name!r}; "
-                                 f"valid: {sorted(set(allowed) - set(RESERVED_DATA_PARAMS))}")
-        if self.is_image:
-            self._check_image_params()
+                raise ValueError(f"data.params.{key}: unknown parameter of {self.name!r}; valid: {allowed}")
+        check_parameters(self.name, self.params, prefix="data.params.")
         _int("data.n_train", self.n_train, 2)
         _choice("data.pairing", self.pairing, PAIRINGS)
-        has_pairing = self.is_image or "pairing" in generator_parameters(self.name)
-        if self.pairing == "biased" and not has_pairing:
+        if self.pairing == "biased" and not has_biased_pairing(self.name):
             raise ValueError(f"data.pairing: generator {self.name!r} has no biased pairing; use 'unbiased'")
         _int("data.n_probe", self.n_probe, 2)
         _int("data.n_val", self.n_val, 2)
@@ -139,29 +139,12 @@ class DataConfig:
         if kind == "noise_drop" and self.is_image:
             raise ValueError("data.augment: 'noise_drop' is for vectors; use 'simclr' for images")
 
-    def _check_image_params(self):
-        p = {**IMAGE_DATA_PARAMS[self.name], **self.params}
-        res = _int("data.params.resolution", p["resolution"], 32)
-        if res > 224:
-            raise ValueError(f"data.params.resolution must be <= 224, got {res}")
-        if self.name == "synthetic_images":
-            _int("data.params.n_classes", p["n_classes"], 2)
-            return
-        for key in ("renders_per_train", "renders_per_val", "renders_per_test"):
-            _int(f"data.params.{key}", p[key], 1, optional=True)
-        _float("data.params.test_fraction", p["test_fraction"], 0.0, 1.0, lo_open=True, hi_open=True)
-        _float("data.params.validation_fraction", p["validation_fraction"], 0.0, 1.0, hi_open=True)
-        _choice("data.params.design", p["design"], TRIFEATURE_DESIGNS)
-        tenths = p["test_fraction"] * 10
-        if p["design"] == "balanced" and abs(tenths - round(tenths)) > 1e-9:
-            raise ValueError(f"data.params.test_fraction: the balanced design splits whole tenths (multiples "
-                             f"of 0.1), got {p['test_fraction']!r}")
-        if p["cache_dir"] is not None and not isinstance(p["cache_dir"], str):
-            raise TypeError(f"data.params.cache_dir must be a folder path string, got {p['cache_dir']!r}")
-
     @property
     def is_image(self) -> bool:
-        return self.name in IMAGE_DATASETS
+        """Whether the source yields images (its registry kind)."""
+        from ..data.registry import data_source
+
+        return data_source(self.name).kind == "images"
 
     @property
     def n_modalities(self) -> int:
@@ -192,8 +175,17 @@ class ModelConfig:
         How ``small_cnn`` halves the resolution per stage: max-pooling, or stride-2 convolutions (about 5x
         cheaper on CPU; the CPU-scale Trifeature configs use it).
     n_tokens : int
-        Tokens per vector modality (:class:`~synergy_lab.models.FeatureGroupTokenizer` groups); must divide
-        the tokenized width. Image modalities get one token per feature-map cell.
+        Tokens per vector modality; must divide the tokenized width (the encoder output for
+        ``"feature_groups"``, the input width for ``"input_blocks"``). Image modalities get one token per
+        feature-map cell.
+    tokenizer : {"feature_groups", "input_blocks"}
+        Fusion methods (InfMasking, CoMM) on vectors; the other methods and images ignore it.
+        ``"feature_groups"``: the encoder's output cut into ``n_tokens`` groups, each linearly mapped to one
+        token (:class:`~synergy_lab.models.FeatureGroupTokenizer`); every token may carry the whole input.
+        ``"input_blocks"``: no shared encoder; the raw input is cut into ``n_tokens`` contiguous blocks and
+        block j is encoded by its own MLP (``encoder_layers`` linear layers of width ``encoder_hidden``,
+        output ``fusion_dim``) into token j (:class:`~synergy_lab.models.InputBlockTokenizer`), so a masked
+        token removes its block from the view, as a masked patch does for images. Needs ``encoder = "mlp"``.
     grid : int, optional
         CNN feature maps are average-pooled to ``grid x grid`` (tokens per image modality ``grid**2``).
     fusion_dim, fusion_depth, fusion_heads : int
@@ -219,6 +211,7 @@ class ModelConfig:
     encoder_out: int = 64
     cnn_downsample: str = "pool"
     n_tokens: int = 8
+    tokenizer: str = "feature_groups"
     grid: int | None = None
     fusion_dim: int = 64
     fusion_depth: int = 1
@@ -239,6 +232,10 @@ class ModelConfig:
         _int("model.encoder_out", self.encoder_out, 1)
         _choice("model.cnn_downsample", self.cnn_downsample, CNN_DOWNSAMPLES)
         _int("model.n_tokens", self.n_tokens, 1)
+        _choice("model.tokenizer", self.tokenizer, TOKENIZERS)
+        if self.tokenizer == "input_blocks" and self.encoder != "mlp":
+            raise ValueError(f"model.tokenizer: 'input_blocks' replaces the MLP encoder of vector modalities "
+                             f"by per-block MLPs; it needs model.encoder = 'mlp', got {self.encoder!r}")
         _int("model.grid", self.grid, 1, optional=True)
         _int("model.fusion_dim", self.fusion_dim, 1)
         _int("model.fusion_depth", self.fusion_depth, 1)
@@ -322,23 +319,24 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Linear probes run after training (balanced accuracy on the held-out unbiased pairs).
+    """Scoring after training (:func:`synergy_lab.evaluate.score_representation`): fair and paper linear
+    probes, each choosing its regularisation C on held-out pairs, bits captured and read-out PID, beside the
+    data's exact ground truth. An ``eval.C`` of older configs is dropped with a warning when the config is
+    read (:data:`REMOVED_EVAL_KEYS`).
 
     Attributes
     ----------
     enabled : bool
     targets : tuple of str, optional
-        Dataset targets to probe (default: all of them).
-    C : float
-        Inverse L2 strength of the logistic regression (on standardised features).
+        Dataset targets to score (default: all of them).
     max_iter : int
+        Iteration cap of each logistic-regression fit.
     batch_size : int
         Feature-extraction batch size.
     """
 
     enabled: bool = True
     targets: tuple[str, ...] | None = None
-    C: float = 1.0
     max_iter: int = 1000
     batch_size: int = 1024
 
@@ -348,6 +346,5 @@ class EvalConfig:
             if isinstance(self.targets, str) or not all(isinstance(t, str) for t in self.targets):
                 raise TypeError(f"eval.targets must be a list of target names, got {self.targets!r}")
             _set(self, "targets", tuple(self.targets))
-        _float("eval.C", self.C, 0.0, lo_open=True)
         _int("eval.max_iter", self.max_iter, 1)
         _int("eval.batch_size", self.batch_size, 1)

@@ -10,8 +10,9 @@ Checkpoints every ``checkpoint_every`` steps and at the end; an existing ``out_d
 newest checkpoint that verifies (:mod:`.checkpoint`: damaged ones are reported and set aside), which on CPU
 reproduces the uninterrupted run bit for bit (same parameters, same loss history). A non-finite loss stops
 the run with a ``ValueError`` naming the step (checked where the losses are read back, so the hot loop gains
-no sync). After training, rank 0 fits linear probes on the held-out unbiased pairs and writes
-``metrics.json``.
+no sync). After training, rank 0 scores the representation against the data's exact ground truth
+(:meth:`Trainer.evaluate`: fair and paper probes with C chosen per probe on held-out pairs, bits captured,
+read-out PID) and writes the tidy rows to ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -67,8 +68,15 @@ class TrainResult:
     history : list of dict
         One record per optimiser step: ``step`` (1-based), ``epoch``, ``loss``, ``lr``.
     metrics : dict
-        Probe results ``{target: {"balanced_accuracy", "chance", "n_classes"}}`` (empty when eval is off
-        or on ranks other than 0).
+        The scores per target, ``{target: {metric: value, "truth_<metric>": ..., "n_classes": ...}}``
+        (:func:`synergy_lab.evaluate.metrics_by_target` of ``scores``: ``balanced_accuracy`` of the fair
+        probe, ``balanced_accuracy_paper``, ``chance``, ``bits``, ``bits_low``/``bits_high``,
+        ``capture_ratio``, the read-out PID atoms, the C each probe chose, ``val_balanced_accuracy`` where
+        the data has a validation split). Empty when eval is off, the run stopped early, or on ranks other
+        than 0.
+    scores : list of dict
+        The same scores as tidy rows (:func:`synergy_lab.evaluate.score_representation`; print them with
+        :func:`synergy_lab.evaluate.format_scores`).
     steps : int
         Steps done in total (including those before a resume).
     resumed_from : int
@@ -87,6 +95,7 @@ class TrainResult:
     system: MethodSystem
     history: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    scores: list = field(default_factory=list)
     steps: int = 0
     resumed_from: int = 0
     wall_s: float = 0.0
@@ -426,6 +435,7 @@ class Trainer:
         if done >= total and info.is_main:
             if cfg.eval.enabled:
                 result.metrics = self.evaluate()
+                result.scores = self.scores
             self._write_outputs(result)
         barrier(info)
         return result
@@ -443,7 +453,7 @@ class Trainer:
         data has a validation split.
         """
         from ..evaluate.features import extract_features
-        from ..evaluate.saved_run import score_run_data
+        from ..evaluate.run_scores import score_run_data
         from ..evaluate.score import metrics_by_target
 
         cfg = self.config
@@ -477,7 +487,7 @@ class Trainer:
 
 def train(config, *, resume: bool = True, stop_after: int | None = None,
           on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
-    """Train the method a config describes, then probe it (``synergy_lab.train(config)``).
+    """Train the method a config describes, then score it (``synergy_lab.train(config)``).
 
     Parameters
     ----------
@@ -486,7 +496,7 @@ def train(config, *, resume: bool = True, stop_after: int | None = None,
         Continue from the latest checkpoint in ``config.out_dir`` if there is one (its config must match
         in every field but output, logging, device and eval). False starts over (and overwrites).
     stop_after : int, optional
-        Stop after this many steps in total (checkpointed, no probes), e.g. to split a run into jobs.
+        Stop after this many steps in total (checkpointed, not scored), e.g. to split a run into jobs.
     on_step : callable, optional
         ``on_step(step, record)`` for every history record, as the records are read back from the device.
 
@@ -496,6 +506,6 @@ def train(config, *, resume: bool = True, stop_after: int | None = None,
 
     Under ``torchrun --nproc_per_node=N`` every process calls this; ranks join the process group from the
     environment (nccl on CUDA, gloo on CPU), share the global batch ``optim.batch_size`` and only rank 0
-    writes files and runs the probes.
+    writes files and scores the representation.
     """
     return Trainer(config).fit(resume=resume, stop_after=stop_after, on_step=on_step)

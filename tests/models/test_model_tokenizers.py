@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from synergy_lab.models import FeatureGroupTokenizer, FeatureMapTokenizer, VectorTokenizer, sincos_2d
+from synergy_lab.models import (
+    FeatureGroupTokenizer,
+    FeatureMapTokenizer,
+    InputBlockTokenizer,
+    VectorTokenizer,
+    sincos_2d,
+)
 
 
 def test_sincos_layout_and_properties():
@@ -77,3 +83,80 @@ def test_feature_group_tokenizer_equal_groups_and_defaults():
 
 def test_vector_tokenizer():
     assert VectorTokenizer(7, 12)(torch.randn(3, 7)).shape == (3, 1, 12)
+
+
+def test_input_block_tokenizer_is_one_mlp_per_block():
+    torch.manual_seed(0)
+    tok = InputBlockTokenizer(12, 3, 6, hidden=5, n_layers=3)
+    x = torch.randn(4, 12)
+    out = tok(x)
+    assert out.shape == (4, 3, 6)
+    for j in range(3):  # reference: block j through its own ReLU MLP, no activation after the last layer
+        h = x[:, 4 * j:4 * j + 4]
+        for i, (w, b) in enumerate(zip(tok.weights, tok.biases, strict=True)):
+            h = h @ w[j] + b.view(3, -1)[j]
+            h = torch.relu(h) if i < 2 else h
+        torch.testing.assert_close(out[:, j], h, rtol=0, atol=1e-6)
+    assert [tuple(w.shape) for w in tok.weights] == [(3, 4, 5), (3, 5, 5), (3, 5, 6)]
+    assert all(b.ndim == 1 for b in tok.biases)  # biases are not weight-decayed (the trainer's ndim rule)
+    assert tok(torch.randn(2, 7, 12)).shape == (2, 7, 3, 6)  # extra leading axes
+
+
+def test_input_block_tokens_depend_only_on_their_block():
+    torch.manual_seed(1)
+    tok = InputBlockTokenizer(16, 4, 8, hidden=10, n_layers=2)
+    x = torch.randn(16)
+    jac = torch.autograd.functional.jacobian(tok, x)  # (tokens, dim, in_dim)
+    assert jac.shape == (4, 8, 16)
+    for j in range(4):
+        inside = torch.zeros(16, dtype=torch.bool)
+        inside[4 * j:4 * j + 4] = True
+        assert torch.all(jac[j][:, ~inside] == 0)
+        assert jac[j][:, inside].abs().sum() > 0
+    # the contrast: FeatureGroupTokenizer on an MLP encoding mixes every input feature into every token
+    enc = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32))
+    groups = FeatureGroupTokenizer(8, in_dim=32, n_groups=4)
+    mixed = torch.autograd.functional.jacobian(lambda v: groups(enc(v)), x)
+    assert torch.all(mixed.abs().sum(dim=1) > 0)
+
+
+def test_input_block_tokenizer_rejects_bad_arguments():
+    for kwargs, name in (({"in_dim": 10, "n_blocks": 4}, "in_dim"), ({"n_blocks": 0}, "n_blocks"),
+                         ({"hidden": 0}, "hidden"), ({"n_layers": 0}, "n_layers"), ({"dim": 2.5}, "dim")):
+        args = {"in_dim": 8, "n_blocks": 2, "dim": 4, **kwargs}
+        with pytest.raises(ValueError, match=name):
+            InputBlockTokenizer(**args)
+    with pytest.raises(ValueError, match="input features"):
+        InputBlockTokenizer(8, 2, 4)(torch.randn(3, 6))
+
+
+@pytest.mark.parametrize("method", ["comm", "infmasking"])
+def test_fusion_methods_take_the_tokenizer_from_the_config(method):
+    from synergy_lab.methods import DataSpec, build_method
+    from synergy_lab.train import TrainConfig
+
+    spec = DataSpec(((16,), (24,)), n_classes={"redundancy": 4})
+    model = {"tokenizer": "input_blocks", "n_tokens": 4, "encoder_hidden": 12, "fusion_dim": 16}
+    torch.manual_seed(0)
+    system = build_method(TrainConfig(method={"name": method}, model=model), spec)
+    tokenizers = list(system.model["tokenizers"])
+    assert all(isinstance(t, InputBlockTokenizer) for t in tokenizers)
+    assert [t.in_dim for t in tokenizers] == [16, 24]
+    assert all(isinstance(e, torch.nn.Identity) for e in system.model["encoders"])
+    xs = [torch.randn(3, 16), torch.randn(3, 24)]
+    assert [tuple(t.shape) for t in system.tokens(xs)] == [(3, 4, 16), (3, 4, 16)]
+    assert system.features(xs).shape == (3, 16)
+    default = build_method(TrainConfig(method={"name": method}), spec)
+    assert all(isinstance(t, FeatureGroupTokenizer) for t in default.model["tokenizers"])
+    with pytest.raises(ValueError, match="model.n_tokens"):
+        build_method(TrainConfig(method={"name": method}, model={**model, "n_tokens": 5}), spec)
+
+
+def test_model_config_checks_the_tokenizer():
+    from synergy_lab.train import TrainConfig
+
+    with pytest.raises(ValueError, match="model.tokenizer"):
+        TrainConfig(model={"tokenizer": "patches"})
+    with pytest.raises(ValueError, match="model.tokenizer"):
+        TrainConfig(model={"tokenizer": "input_blocks", "encoder": "none"})
+    assert TrainConfig().model.tokenizer == "feature_groups"

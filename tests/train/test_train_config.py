@@ -149,3 +149,29 @@ def test_synergy_lab_train_is_callable_and_import_light():
             "assert 'torch' not in sys.modules, 'torch imported'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_removed_eval_C_is_dropped_with_one_warning(tmp_path):
+    """Probe C is chosen per probe now; configs written before keep loading, with a warning saying so."""
+    import warnings
+
+    from synergy_lab.train import EvalConfig
+
+    old = tmp_path / "old.toml"
+    old.write_text('[method]\nname = "infmasking"\n[data]\nname = "compositional"\nn_train = 64\n'
+                   '[optim]\nbatch_size = 16\nsteps = 2\n[eval]\nC = 0.5\nmax_iter = 50\n')
+    with pytest.warns(FutureWarning, match="eval.C is no longer used") as caught:
+        cfg = load_config(old)
+    assert len(caught) == 1
+    assert cfg.eval.max_iter == 50 and not hasattr(cfg.eval, "C")
+    assert "C" not in dump_config(cfg).split("[eval]")[1]
+    with pytest.warns(FutureWarning, match="eval.C"):
+        TrainConfig(eval={"C": 2.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (tmp_path / "new.toml").write_text(dump_config(cfg))
+        assert load_config(tmp_path / "new.toml") == cfg  # a current config: no warning
+    with pytest.raises(TypeError):
+        EvalConfig(C=1.0)
+    with pytest.raises(ValueError, match="eval.C: unknown key"):
+        cfg.override({"eval.C": 1.0})
