@@ -1,4 +1,4 @@
-"""``synergy-lab`` command line: quickstart, data, train, evaluate, results, report."""
+"""``synergy-lab`` command line: quickstart, data, train, evaluate, results, report, plot."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import ast
 import sys
 import time
 from pathlib import Path
+
+from .quickstart import QUICKSTART_STEPS
 
 DEFAULT_QUICKSTART_DIR = Path("results") / "quickstart"
 
@@ -31,6 +33,32 @@ def _format_truth(df) -> str:
 
 
 def cmd_quickstart(args) -> int:
+    if args.truth_only:
+        return _quickstart_truth(args)
+    from .quickstart import run_quickstart, summary_table
+
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    t0 = time.perf_counter()
+    overrides = {**{f"data.params.{k}": v for k, v in parse_assignments(args.param).items()},
+                 **parse_assignments(args.set)}
+    print(f"quickstart: Cross, CoMM and InfMasking on compositional vectors, {args.steps} steps, seed "
+          f"{args.seed}, {args.n_jobs} workers (one torch thread each), each beside its untrained floor")
+    table = run_quickstart(args.out, steps=args.steps, seeds=(args.seed,), n_jobs=args.n_jobs,
+                           config_dir=args.configs, overrides=overrides)
+    print("\nfair-probe balanced accuracy and bits captured (test split), trained and untrained, beside the "
+          "truth I(X1,X2;Y) in bits:")
+    print(summary_table(table).to_string(float_format=lambda v: f"{v:.3f}"))
+    from .plots import methods_rus_figure
+
+    figure = Path(args.out) / "quickstart.png"
+    methods_rus_figure(table, figure)
+    print(f"results in {Path(args.out) / 'results.sqlite'}; total {time.perf_counter() - t0:.0f} s")
+    print(f"wrote {figure}")
+    return 0
+
+
+def _quickstart_truth(args) -> int:
     from .data import make
     from .io import atomic_write_csv
 
@@ -48,13 +76,15 @@ def cmd_quickstart(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .data import available_generators, describe, make
-    from .data.registry import generator_parameters
+    from .data import available_generators, data_source, describe, generator_parameters, make
+    from .data.registry import require_vectors
 
     if args.name is None or args.list:
         for name in available_generators():
-            print(f"{name}: {generator_parameters(name)}")
+            source = data_source(name)
+            print(f"{name} ({source.kind}): {source.summary}\n    {generator_parameters(name)}")
         return 0
+    require_vectors(args.name, "synergy-lab data NAME")  # image sources are trained on, not printed
     params = parse_assignments(args.param)
     if args.export is not None:
         from .evaluate.export import export_dataset, load_export
@@ -99,10 +129,12 @@ def cmd_train(args) -> int:
     print(f"{config.method.name}: {result.steps}/{config.total_steps} steps "
           f"(resumed from {result.resumed_from}), "
           f"final loss {final:.4f}, {result.samples_per_s:,.0f} samples/s, {result.wall_s:.1f} s")
-    for target, m in result.metrics.items():
-        val = f", validation {m['val_balanced_accuracy']:.3f}" if "val_balanced_accuracy" in m else ""
-        print(f"  probe {target:<12s} balanced accuracy {m['balanced_accuracy']:.3f}{val} "
-              f"(chance {m['chance']:.3f})")
+    if result.scores:
+        from .evaluate.score import format_scores
+
+        print("scores (bits in bits, truths in brackets; `synergy-lab evaluate RUN_DIR --untrained` gives "
+              "the floor):")
+        print(format_scores(result.scores))
     if result.out_dir is not None:
         print(f"wrote {result.out_dir}")
     return 0
@@ -130,7 +162,7 @@ def cmd_evaluate(args) -> int:
             raise ValueError("give RUN_DIR (a training run's out_dir) or --features FEATS.npz --data DIR")
         if args.untrained and args.raw:
             raise ValueError("--untrained and --raw exclude each other")
-        from .evaluate.saved_run import score_saved_run
+        from .train.saved_run import score_saved_run
 
         mode = "untrained" if args.untrained else "raw" if args.raw else "trained"
         rows = score_saved_run(args.run_dir, mode, targets=args.target, device=args.device)
@@ -173,14 +205,47 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from .experiments.results import read_results
+    from .plots import FIGURES
+
+    figure = FIGURES[args.name]
+    store = Path(args.store) if args.store is not None else figure.store
+    if not store.exists():
+        raise ValueError(f"store {str(store)!r} not found: run the {args.name} figure's experiment first, or "
+                         "give --store")
+    table = read_results(store)
+    if args.experiment is not None and "experiment" in table.columns:
+        table = table[table["experiment"] == args.experiment]
+    if table.empty:
+        raise ValueError(f"store {str(store)!r} has no rows" + (f" of experiment {args.experiment!r}"
+                                                                 if args.experiment else ""))
+    out = Path(args.out) if args.out is not None else Path("figures") / f"{args.name}.png"
+    try:
+        figure.function(table, out)
+    except ValueError as exc:
+        raise ValueError(f"store {str(store)!r} lacks the rows of the {args.name} figure: {exc}") from exc
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synergy-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    q = sub.add_parser("quickstart", help="generate the default compositional dataset and its exact PID")
+    q = sub.add_parser("quickstart", help="train Cross, CoMM and InfMasking in parallel on compositional "
+                                          "vectors and score them against the truth (a few minutes)")
     q.add_argument("--out", default=str(DEFAULT_QUICKSTART_DIR), help="output folder (default %(default)s)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="generator parameter")
+    q.add_argument("--truth-only", action="store_true",
+                   help="only generate the default compositional dataset and print its exact PID")
+    q.add_argument("--steps", type=int, default=QUICKSTART_STEPS, help="training steps (default %(default)s)")
+    q.add_argument("--n-jobs", type=int, default=2, help="parallel workers (default %(default)s)")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config field of every run, e.g. --set data.n_train=5000")
+    q.add_argument("--configs", help="folder of the compositional_<method>.toml configs "
+                                     "(default: the checkout's experiments/configs)")
     q.set_defaults(func=cmd_quickstart)
 
     d = sub.add_parser("data", help="build a dataset by name and print its ground-truth PID")
@@ -192,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "for models outside synergy-lab (docs/evaluate.md)")
     d.set_defaults(func=cmd_data)
 
-    t = sub.add_parser("train", help="train a method from a TOML config, then probe it "
+    t = sub.add_parser("train", help="train a method from a TOML config, then score it "
                                      "(under torchrun: one process per rank)")
     t.add_argument("config", help="TOML experiment file (see experiments/configs/)")
     t.add_argument("--out", help="output folder (overrides out_dir)")
@@ -243,6 +308,17 @@ def build_parser() -> argparse.ArgumentParser:
                                             "params, target, metric)")
     rp.add_argument("--confidence", type=float, default=0.95, help="interval level (default %(default)s)")
     rp.set_defaults(func=cmd_report)
+
+    from .plots import FIGURES
+
+    pl = sub.add_parser("plot", help="redraw a figure from its results store: "
+                                     + ", ".join(FIGURES))
+    pl.add_argument("name", choices=list(FIGURES), help="; ".join(f"{k}: {v.summary} (store {v.store})"
+                                                                  for k, v in FIGURES.items()))
+    pl.add_argument("--store", help="results store to draw from (default: the figure's experiment store)")
+    pl.add_argument("--out", help="image file (default figures/NAME.png)")
+    pl.add_argument("--experiment", help="only rows of this experiment (e.g. quickstart)")
+    pl.set_defaults(func=cmd_plot)
     return parser
 
 

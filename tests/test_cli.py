@@ -11,8 +11,8 @@ from synergy_lab.data import available_generators, describe, make
 from synergy_lab.io import atomic_write_csv, atomic_write_text
 
 
-def test_quickstart_writes_the_ground_truth_csv(tmp_path, capsys):
-    assert main(["quickstart", "--out", str(tmp_path)]) == 0
+def test_quickstart_truth_only_writes_the_ground_truth_csv(tmp_path, capsys):
+    assert main(["quickstart", "--truth-only", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     table = pd.read_csv(tmp_path / "ground_truth.csv")
     assert set(table["target"]) == {"redundancy", "unique1", "unique2", "synergy", "mixed", "match"}

@@ -1,18 +1,14 @@
-"""Publication figures, one function per figure, each drawn from a tidy results table."""
+"""The estimator-accuracy figure: PID estimates against the exact truth, and error against sample size."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # figures are files; never need a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .io import atomic_write_bytes  # noqa: E402
-from .pid import COMPONENTS  # noqa: E402
+from ..pid import COMPONENTS
+from ._common import plt, save_figure
 
 _LABELS = {
     "redundancy": "redundancy R",
@@ -20,15 +16,6 @@ _LABELS = {
     "unique2": "unique U2",
     "synergy": "synergy S",
 }
-
-
-def _save(fig, path) -> Path:
-    import io  # noqa: PLC0415
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
 
 
 def error_curves(agg: pd.DataFrame) -> pd.DataFrame:
@@ -100,4 +87,4 @@ def estimator_accuracy_figure(table: pd.DataFrame, path) -> Path:
     axes[0, 0].legend(fontsize=8)
     fig.suptitle("PID estimators against exact ground truth (top: largest n, error bars: std over seeds; "
                  "bottom: settings run at every n)")
-    return _save(fig, path)
+    return save_figure(fig, path)
