@@ -4,7 +4,7 @@
     python experiments/estimator_accuracy/run.py                  # the full grid
     python experiments/estimator_accuracy/run.py --plot-only      # redraw the figure from the table
 
-Writes the results store ``results/estimator_accuracy/results.sqlite`` (resumable: finished tasks are skipped
+Writes the results store ``experiments/estimator_accuracy/results.sqlite`` (committed beside this file) (resumable: finished tasks are skipped
 on a rerun; several invocations, e.g. one per ``--estimators`` group, may write into it at once; an earlier
 ``results.csv`` beside it is imported first) and
 ``figures/estimator_accuracy.png``. Columns: generator, params, n, estimator, component, estimate, ci_low,
@@ -28,7 +28,7 @@ from synergy_lab.experiments import read_results, run_tasks, store_path_for
 from synergy_lab.pid import COMPONENTS
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "results" / "estimator_accuracy" / "results.sqlite"
+OUT = ROOT / "experiments" / "estimator_accuracy" / "results.sqlite"
 FIGURE = ROOT / "figures" / "estimator_accuracy.png"
 
 #: Which inputs each estimator reads: integer symbols ("discrete") or feature vectors ("continuous").

@@ -11,17 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-
-def _check(name: str, feats, labels) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(feats, dtype=np.float64)
-    y = np.asarray(labels)
-    if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"{name}_feats must be a non-empty (n, d) array, got shape {x.shape}")
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"{name}_y must have shape ({x.shape[0]},), got {y.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name}_feats contains NaN or infinite values")
-    return x, y
+from .protocols import check_split as _check
 
 
 def chance_level(y) -> float:
