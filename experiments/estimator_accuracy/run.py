@@ -4,7 +4,8 @@
     python experiments/estimator_accuracy/run.py                  # the full grid
     python experiments/estimator_accuracy/run.py --plot-only      # redraw the figure from the table
 
-Writes the results store ``experiments/estimator_accuracy/results.sqlite`` (committed beside this file) (resumable: finished tasks are skipped
+Writes the results store ``experiments/estimator_accuracy/results.sqlite``, committed beside this file
+(resumable: finished tasks are skipped
 on a rerun; several invocations, e.g. one per ``--estimators`` group, may write into it at once; an earlier
 ``results.csv`` beside it is imported first) and
 ``figures/estimator_accuracy.png``. Columns: generator, params, n, estimator, component, estimate, ci_low,

@@ -1,129 +1,165 @@
-"""The Trifeature R/U/S table: methods x seeds x {unbiased, biased} training pairs, probed after training.
+"""Bimodal Trifeature at CPU scale: every method x seed x training pairing, trained and untrained, in a store.
 
-    python experiments/trifeature/run.py --scale cpu --methods infmasking comm --seeds 0 1 2
-    python experiments/trifeature/run.py --scale paper --seeds 42 43 44 45 46     # GPU (or a Ray cluster)
-    python experiments/trifeature/run.py --scale cpu --table-only                 # re-print the table
+    python experiments/trifeature/run.py --dry-run                 # task list + estimated CPU time
+    python experiments/trifeature/run.py                           # run, or resume where it stopped
+    python experiments/trifeature/run.py --max-tasks 6             # a time-boxed slice (in task order)
+    python experiments/trifeature/run.py --only-steps 1500 --methods comm infmasking --seeds 0
+    python experiments/trifeature/run.py --table                   # the R/U/S table from the store
 
-Each task trains ``experiments/trifeature/<scale>_<method>.toml`` with its seed and pairing (resumable:
-checkpoints in ``results/trifeature/<scale>/runs/``, finished tasks are skipped on a rerun), then probes it.
-As in the paper, R (shape) and U (texture of image 1 and of image 2, averaged) are read from the run on
-unbiased pairs and S (the texture -> colour match) from the run on biased pairs; balanced accuracy on the
-test split (chance 10 / 10 / 50%). The validation split's scores are kept beside them for model selection.
+The tasks come from ``experiment.toml`` beside this file (methods and their base configs, seeds, the two
+pairing cells, lengths, the untrained floor) and run through :func:`synergy_lab.experiments.plan.run_sweep`:
+each is a sweep task of :mod:`synergy_lab.experiments.sweep`, scored by
+:func:`synergy_lab.evaluate.score_representation` (probes fitted on unbiased pairs of the training split, C
+chosen on the validation split, reported on the test split). Rows go to ``results.sqlite`` beside this
+file, run folders (the latest checkpoint of each run, so a killed run resumes) to
+``results/trifeature_cpu/``. The order is seed-major and cheap first: every untrained floor, then the
+base-length runs seed by seed, then the longer runs; finished tasks are skipped on a rerun.
 
-Writes the results store ``results/trifeature/<scale>/results.sqlite`` (one row per task x probe target x
-split: metric ``balanced_accuracy`` on test, ``val_balanced_accuracy`` on validation; several invocations may
-write into it at once; an earlier ``results.csv`` there is imported first) and prints mean +- std over seeds
-beside the published numbers. ``synergy-lab results export`` writes it as CSV.
+As in the paper, R (the shared shape) and U (the texture of image 1 and of image 2, averaged) are read from
+the runs on unbiased training pairs (cell ``pairing=unbiased``) and S (colour 2 = pi(texture 1)) from the runs
+on biased pairs (cell ``pairing=biased``); the supervised reference, whose training label is the synergy
+label itself (constant on biased pairs), runs on unbiased pairs only and its S is read there. ``--table``
+prints mean ± sd over seeds of the fair and the paper probe's balanced accuracy on the test split, per
+training length, beside the untrained floor and the published numbers.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from synergy_lab.experiments import grid, read_results, run_tasks, store_path_for
+from synergy_lab.experiments import plan, read_results
 
 ROOT = Path(__file__).resolve().parent
-RESULTS = ROOT.parents[1] / "results" / "trifeature"
-#: Published R / U / S (%, InfMasking README; paper_repro.md).
+EXPERIMENT = ROOT / "experiment.toml"
+#: Published R / U / S (%, InfMasking README, the paper probe at 224 px; paper_repro.md).
 PUBLISHED = {"infmasking": (99.9, 90.6, 77.0), "comm": (99.9, 86.8, 71.4), "cross": (100.0, 11.6, 50.0),
              "cross_self": (99.7, 86.9, 50.0), "factorcl": (99.8, 62.5, 46.5)}
-#: Which probe target gives each component, and from which training pairs.
-COMPONENTS = {"R": ("unbiased", ["redundancy"]), "U": ("unbiased", ["unique1", "unique2"]),
-              "S": ("biased", ["synergy"])}
+#: Which cell (training pairing) and probe targets give each component; a component's per-seed value is the
+#: mean over its targets.
+COMPONENTS = {"R": ("pairing=unbiased", ("redundancy",)), "U": ("pairing=unbiased", ("unique1", "unique2")),
+              "S": ("pairing=biased", ("synergy",))}
+#: (method, component) read from another cell: the supervised reference trains on the synergy label, which
+#: is constant on biased pairs, so it runs on unbiased pairs only.
+CELL_EXCEPTIONS = {("supervised", "S"): "pairing=unbiased"}
+#: The two probes of the table: the fair one and the public code's (comparable with PUBLISHED).
+PROBES = {"fair": "balanced_accuracy", "paper": "balanced_accuracy_paper"}
+STATES = ("trained", "untrained")
 
 
-def config_path(scale: str, method: str) -> Path:
-    path = ROOT / f"{scale}_{method}.toml"
-    if not path.is_file():
-        valid = sorted(p.stem for p in ROOT.glob(f"{scale}_*.toml"))
-        raise ValueError(f"no config {path.name} for scale {scale!r} and method {method!r}; have {valid}")
-    return path
+def component_cell(method: str, component: str) -> str:
+    """The cell a method's component is read from (:data:`COMPONENTS`, :data:`CELL_EXCEPTIONS`)."""
+    return CELL_EXCEPTIONS.get((method, component), COMPONENTS[component][0])
 
 
-def run_task(task: dict) -> list[dict]:
-    """Train one (scale, method, seed, pairing) and return one row per probe target."""
-    from synergy_lab.train import load_config, train
+def rus_summary(table: pd.DataFrame, methods: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean, sd and number of seeds of R, U and S (%) per method, state, length and probe.
 
-    cfg = load_config(config_path(task["scale"], task["method"]))
-    run = f"{task['method']}_seed{task['seed']}_{task['pairing']}"
-    cfg = cfg.override({"seed": task["seed"], "data.pairing": task["pairing"], "progress": False,
-                        "out_dir": str(Path(task.get("out_root", RESULTS / task["scale"])) / "runs" / run),
-                        **dict(task.get("overrides", {}))})
-    result = train(cfg)
-    common = {"experiment": "trifeature", "method": task["method"], "dataset": f"trifeature_{task['scale']}",
-              "params": json.dumps({"pairing": task["pairing"], **dict(task.get("overrides", {}))},
-                                   sort_keys=True),
-              "seed": task["seed"], "scale": task["scale"], "pairing": task["pairing"], "steps": result.steps,
-              "final_loss": result.losses[-1] if result.losses else None, "train_s": result.wall_s}
-    return [{**common, "target": target, "metric": metric, "value": probe[metric], "chance": probe["chance"]}
-            for target, probe in result.metrics.items()
-            for metric in ("balanced_accuracy", "val_balanced_accuracy") if metric in probe]
+    Parameters
+    ----------
+    table : DataFrame
+        Sweep rows (columns method, seed, steps, state, cell, target, metric, value) of one experiment.
+    methods : list of str, optional
+        Display order (others follow alphabetically).
 
-
-def _mean_std(values: pd.Series) -> str:
-    """``mean ± std (n=k)`` of per-seed percentages (no std for one seed, a dash for none)."""
-    if values.empty:
-        return "—"
-    spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
-    return f"{values.mean():.1f}{spread} (n={len(values)})"
-
-
-def summary_table(table: pd.DataFrame, metric: str = "balanced_accuracy") -> pd.DataFrame:
-    """Mean and std over seeds of R, U, S (%) per method, beside the published numbers (``metric``: the test
-    split's ``balanced_accuracy``, or ``val_balanced_accuracy``)."""
-    table = table[table["metric"] == metric]
+    Returns
+    -------
+    DataFrame
+        One row per (method, state, steps, probe, component) with ``mean``, ``sd`` (NaN for one seed) and
+        ``n``. A component's value for one seed is 100 x the mean of its targets' values.
+    """
     rows = []
-    for method, runs in table.groupby("method", sort=False):
-        row = {"method": method}
-        for comp, (pairing, targets) in COMPONENTS.items():
-            sel = runs[(runs["pairing"] == pairing) & runs["target"].isin(targets)]
-            per_seed = 100 * sel.groupby("seed")["value"].mean()
-            row[comp] = _mean_std(per_seed)
-        published = PUBLISHED.get(method)
-        row["paper R/U/S"] = "/".join(f"{v:.1f}" for v in published) if published else "—"
-        rows.append(row)
-    return pd.DataFrame(rows)
+    for (method, state, steps), runs in table.groupby(["method", "state", "steps"], sort=False):
+        for probe, metric in PROBES.items():
+            for component, (_, targets) in COMPONENTS.items():
+                sel = runs[(runs["metric"] == metric) & (runs["cell"] == component_cell(method, component))
+                           & runs["target"].isin(targets)]
+                per_seed = 100 * sel.groupby("seed")["value"].mean()
+                if per_seed.empty:
+                    continue
+                rows.append({"method": method, "state": state, "steps": int(steps), "probe": probe,
+                             "component": component, "mean": per_seed.mean(),
+                             "sd": per_seed.std(ddof=1) if len(per_seed) > 1 else float("nan"),
+                             "n": len(per_seed)})
+    columns = ["method", "state", "steps", "probe", "component", "mean", "sd", "n"]
+    summary = pd.DataFrame(rows, columns=columns)
+    order = list(methods or [])
+    order += sorted(m for m in summary["method"].unique() if m not in order)
+    key = {"method": order.index, "state": STATES.index, "probe": list(PROBES).index,
+           "component": list(COMPONENTS).index}
+    return summary.sort_values(["method", "state", "steps", "probe", "component"],
+                               key=lambda col: col.map(key[col.name]) if col.name in key else col,
+                               ignore_index=True)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=["cpu", "paper"], default="cpu")
-    parser.add_argument("--methods", nargs="+", default=["infmasking", "comm"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--pairings", nargs="+", choices=["unbiased", "biased"],
-                        default=["unbiased", "biased"])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override for every task, e.g. --set optim.steps=200 (a new task set)")
-    parser.add_argument("--n-jobs", type=int, default=1, help="parallel runs (joblib; one thread each)")
-    parser.add_argument("--backend", default="loky", help="joblib backend: loky, sequential or ray")
-    parser.add_argument("--out", help="results folder (default results/trifeature/<scale>)")
-    parser.add_argument("--table-only", action="store_true")
-    args = parser.parse_args(argv)
-    for method in args.methods:
-        config_path(args.scale, method)
-    from synergy_lab.cli import parse_assignments
+def _cell_text(row) -> str:
+    if row is None:
+        return "—"
+    spread = f" ± {row['sd']:.1f}" if row["n"] > 1 else ""
+    return f"{row['mean']:.1f}{spread} ({row['n']})"
 
-    overrides = parse_assignments(args.set)
-    root = Path(args.out) if args.out else RESULTS / args.scale
-    out = store_path_for(root / "results.sqlite")
-    if not args.table_only:
-        extra = {"overrides": overrides} if overrides else {}
-        extra.update({"out_root": str(root)} if args.out else {})
-        tasks = [{"scale": args.scale, **t, **extra}
-                 for t in grid(method=args.methods, seed=args.seeds, pairing=args.pairings)]
-        run_tasks(tasks, run_task, out, n_jobs=args.n_jobs, backend=args.backend)
-    table = read_results(out)
-    if table.empty:
-        print(f"no results in {out}")
-        return 1
-    table = table[table["method"].isin(args.methods)]
-    print(summary_table(table).to_string(index=False))
+
+def format_table(summary: pd.DataFrame, published: Mapping = PUBLISHED) -> str:
+    """:func:`rus_summary` as a markdown table: one line per (method, state, length, probe), R / U / S as
+    ``mean ± sd (n seeds)``; the published numbers beside the trained paper-probe lines."""
+    lines = ["| method | state | steps | probe | R | U | S | published R / U / S |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (method, state, steps, probe), part in summary.groupby(["method", "state", "steps", "probe"],
+                                                              sort=False):
+        by_component = {r["component"]: r for _, r in part.iterrows()}
+        cells = [_cell_text(by_component.get(c)) for c in COMPONENTS]
+        paper = published.get(method) if state == "trained" and probe == "paper" else None
+        paper_text = " / ".join(f"{v:.1f}" for v in paper) if paper else ""
+        length = f"{steps:,}" if state == "trained" else "init"
+        lines.append(f"| {method} | {state} | {length} | {probe} | {' | '.join(cells)} | {paper_text} |")
+    return "\n".join(lines)
+
+
+CAPTION = ("Bimodal Trifeature, experiment {experiment}: balanced accuracy on the test split (%), mean ± sd "
+           "over seeds (n seeds). R = redundancy (shape) and U = mean of unique1 and unique2 (texture of "
+           "each image) from the pairing=unbiased runs; S = synergy from the pairing=biased runs (the "
+           "supervised reference: from its pairing=unbiased run). Chance 10 / 10 / 50. fair: the fair "
+           "linear probe; paper: the public code's probe. untrained: the same architecture at "
+           "initialisation (the floor). Published: the paper probe at 224 px (paper_repro.md).")
+
+
+def print_table(args) -> int:
+    """``--table``: the R/U/S table of the experiment's rows in its store; 2 with one ``error:`` line if
+    there are none."""
+    try:
+        spec = plan.load_experiment(args.experiment)
+        store = Path(args.store) if args.store else Path(spec["store"])
+        if not store.exists():
+            raise ValueError(f"store {str(store)!r} not found: run the experiment first")
+        table = read_results(store)
+        if not table.empty:
+            table = table[table["experiment"] == spec["experiment"]]
+            selection = (("method", args.methods), ("seed", args.seeds), ("steps", args.only_steps))
+            for column, wanted in selection:
+                if wanted is not None:
+                    table = table[table[column].isin(wanted if isinstance(wanted, list) else [wanted])]
+        if table.empty:
+            selected = " for the selection" if args.methods or args.seeds or args.only_steps else ""
+            name = spec["experiment"]
+            raise ValueError(f"store {str(store)!r} has no rows of experiment {name!r}{selected}")
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(CAPTION.format(experiment=spec["experiment"]))
+    print()
+    print(format_table(rus_summary(table, list(spec["methods"]))))
     return 0
+
+
+def main(argv=None) -> int:
+    parser = plan.sweep_parser(__doc__, EXPERIMENT)
+    parser.add_argument("--table", action="store_true",
+                        help="print the R/U/S table from the store (--methods, --seeds, --only-steps select)")
+    args = parser.parse_args(argv)
+    return print_table(args) if args.table else plan.run_sweep(args)
 
 
 if __name__ == "__main__":

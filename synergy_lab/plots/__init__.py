@@ -47,11 +47,16 @@ FIGURES = {
                        "InfMasking's synergy per ablation factor, CoMM on the same seeds"),
     "readout_pid": Figure("methods:readout_pid_figure", _METHODS_STORE,
                           "read-out PID as stacked bars per method beside the truth"),
+    "trifeature_rus": Figure("methods:trifeature_rus_figure",
+                             Path("experiments") / "trifeature" / "results.sqlite",
+                             "Trifeature R, U1, U2 (unbiased pairs) and S (biased pairs) per method, beside "
+                             "the untrained floor"),
 }
 
 _EXPORTS = {"ablation_figure": "ablation", "bits_vs_truth_figure": "methods", "error_curves": "estimator",
             "estimator_accuracy_figure": "estimator", "methods_rus_figure": "methods",
-            "readout_pid_figure": "methods", "synergy_vs_steps_figure": "methods"}
+            "readout_pid_figure": "methods", "synergy_vs_steps_figure": "methods",
+            "trifeature_rus_figure": "methods"}
 
 __all__ = ["FIGURES", "Figure", *_EXPORTS]
 

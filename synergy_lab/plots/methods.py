@@ -94,6 +94,32 @@ def methods_rus_figure(table: pd.DataFrame, path, metric: str = "balanced_accura
     return agg
 
 
+#: Bimodal Trifeature (experiments/trifeature/experiment.toml): the cell each target is read from, as in the
+#: paper -- R and U from the runs on unbiased training pairs, S from the runs on biased pairs.
+TRIFEATURE_CELLS = {"redundancy": "pairing=unbiased", "unique1": "pairing=unbiased",
+                    "unique2": "pairing=unbiased", "synergy": "pairing=biased"}
+#: (method, target) read from another cell: the supervised reference trains on the synergy label, constant
+#: on biased pairs, so it runs on unbiased pairs only.
+TRIFEATURE_CELL_EXCEPTIONS = {("supervised", "synergy"): "pairing=unbiased"}
+
+
+def trifeature_rus_figure(table: pd.DataFrame, path, metric: str = "balanced_accuracy",
+                          steps: int | None = None, confidence: float = 0.95) -> pd.DataFrame:
+    """:func:`methods_rus_figure` of a Trifeature sweep, each target read from its pairing cell.
+
+    Redundancy and the uniquenesses come from the ``pairing=unbiased`` runs, synergy from the
+    ``pairing=biased`` runs (:data:`TRIFEATURE_CELLS`, :data:`TRIFEATURE_CELL_EXCEPTIONS`), trained and
+    untrained alike. Parameters and result as :func:`methods_rus_figure`.
+    """
+    table = check_table(table, "trifeature_rus")
+    cells = table["target"].map(TRIFEATURE_CELLS)
+    for (method, target), cell in TRIFEATURE_CELL_EXCEPTIONS.items():
+        cells = cells.mask((table["method"] == method) & (table["target"] == target), cell)
+    view = table[table["cell"] == cells].assign(cell="base")
+    return methods_rus_figure(view, path, metric=metric, targets=tuple(TRIFEATURE_CELLS), steps=steps,
+                              confidence=confidence)
+
+
 def bits_vs_truth_figure(table: pd.DataFrame, path, targets=None, steps: int | None = None,
                          confidence: float = 0.95) -> pd.DataFrame:
     """Bits captured per method and target, with the ground truth I(X1, X2; Y) as a line over each group.
