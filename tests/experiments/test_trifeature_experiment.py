@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from synergy_lab.cli import main as cli_main
-from synergy_lab.experiments import append_results, plan, read_results
+from synergy_lab.experiments import append_results, plan, read_results, read_tasks
+from synergy_lab.experiments.tidy import task_id
 from synergy_lab.plots.methods import TRIFEATURE_CELL_EXCEPTIONS, TRIFEATURE_CELLS, trifeature_rus_figure
 from synergy_lab.train import load_config
 
@@ -108,16 +109,18 @@ def test_task_order_is_seed_major_and_cheap_first(experiment, spec, capsys):
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
 
 
-def test_plan_reproduces_the_method_comparison_tasks():
-    """The generic module builds exactly methods_vectors/run.py's tasks (same ids: a switch-over resumes)."""
-    module_spec = importlib.util.spec_from_file_location("methods_vectors_run",
-                                                         ROOT / "experiments/methods_vectors/run.py")
-    mv = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(mv)
-    ours = plan.load_experiment(ROOT / "experiments/methods_vectors/experiment.toml")
-    assert plan.build_tasks(ours) == mv.build_tasks(mv.load_experiment())
-    assert plan.estimate_s(ours, plan.build_tasks(ours)) == pytest.approx(
-        mv.estimate_s(mv.load_experiment(), mv.build_tasks(mv.load_experiment())))
+def test_plan_resumes_the_committed_method_comparison():
+    """Every task recorded in the committed methods_vectors store is one the plan builds (same ids), so a
+    rerun of its run.py resumes rather than starting over."""
+    store = ROOT / "experiments/methods_vectors/results.sqlite"
+    spec = plan.load_experiment(ROOT / "experiments/methods_vectors/experiment.toml")
+    ids = {task_id(t) for t in plan.build_tasks(spec)}
+    assert len(ids) == 152
+    assert store.is_file(), "the method comparison's store is committed"
+    recorded = set(read_tasks(store)["task_id"])
+    assert recorded and recorded <= ids
+    assert plan.pending(plan.build_tasks(spec), store) == [t for t in plan.build_tasks(spec)
+                                                          if task_id(t) not in recorded]
 
 
 @pytest.mark.parametrize("extra, message", [
