@@ -1,12 +1,14 @@
 """Run a grid of independent tasks (settings x methods x seeds) with joblib, resumably, into a results store.
 
-Each task is a dict of JSON-serialisable parameters; ``fn(task) -> list of row dicts``. The outcome of every
-task of a batch is recorded in the store (:mod:`.store`) in one transaction: its rows, or, if it raised, its
-error and traceback (the rest of the batch is kept). Tasks recorded as done are skipped on a rerun, also
-those that returned no rows; failed tasks are retried. Several processes may run sweeps into one store at
-once: a task another process has finished meanwhile is skipped before each batch, and if two finish the same
-task, only the first one's rows are kept. The joblib backend is a parameter: ``"loky"`` (processes on this
-machine, one BLAS/torch thread each) or ``"ray"`` (the same sweep on a Ray cluster, if ``ray`` is installed).
+Each task is a dict of JSON-serialisable parameters; ``fn(task) -> list of row dicts``. Every task's outcome
+is recorded in the store (:mod:`.store`) as soon as it finishes, in its own transaction: its rows, or, if it
+raised, its error and traceback. There is no barrier between tasks: a worker that finishes takes the next
+task at once (a sweep of unequal runs keeps every core busy). Tasks recorded as done are skipped on a rerun,
+also those that returned no rows; failed tasks are retried. Several processes may run sweeps into one store
+at once: a worker skips a task another process has finished meanwhile (checked just before it starts), and
+if two finish the same task, only the first one's rows are kept. The joblib backend is a parameter:
+``"loky"`` (processes on this machine, one BLAS/torch thread each) or ``"ray"`` (the same sweep on a Ray
+cluster, if ``ray`` is installed; there tasks are dispatched in batches, checked before each batch).
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(keys, combo, strict=True)) for combo in combos]
 
 
-def _run_one(fn, task, tid) -> TaskOutcome:
+def _run_one(fn, task, tid, store_path=None) -> TaskOutcome | None:
+    """Run one task; None if ``store_path`` already records it as done (by a concurrent sweep)."""
+    if store_path is not None:
+        with ResultStore(store_path) as store:
+            if store.done_ids([tid]):
+                return None
     # loky workers start with OMP/BLAS thread limits of 1 (inner_max_num_threads), which torch honours.
     t0 = time.perf_counter()
     try:
@@ -55,6 +62,25 @@ def _run_one(fn, task, tid) -> TaskOutcome:
     return TaskOutcome(tid, task, rows, wall_s=wall)
 
 
+def _outcomes(todo, fn, store, backend: str, n_jobs: int, batch_size: int):
+    """Yield each task's outcome (None: done elsewhere) as it finishes."""
+    limits = {"inner_max_num_threads": 1} if backend == "loky" else {}
+    with parallel_config(backend=backend, n_jobs=n_jobs, **limits):
+        if backend != "ray":
+            # Only a worker process checks the store itself: a second connection inside this process would
+            # share its file locks with ``store``'s (POSIX locks are per process), which SQLite cannot guard.
+            check = store.path if backend == "loky" else None
+            yield from Parallel(return_as="generator_unordered")(
+                delayed(_run_one)(fn, t, i, check) for t, i in todo)
+            return
+        # Ray workers may not see this machine's disk: the store is checked here, before each batch.
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            elsewhere = store.done_ids([i for _, i in batch])
+            yield from [None] * len(elsewhere)
+            yield from Parallel()(delayed(_run_one)(fn, t, i) for t, i in batch if i not in elsewhere)
+
+
 def run_tasks(
     tasks: list[dict],
     fn: Callable[[dict], list[dict]],
@@ -64,7 +90,7 @@ def run_tasks(
     batch_size: int | None = None,
     progress: bool = True,
 ):
-    """Run the tasks not yet done in the store ``out_path``, recording each batch; return the full table.
+    """Run the tasks not yet done in the store ``out_path``, recording each as it finishes; return the table.
 
     Parameters
     ----------
@@ -72,8 +98,8 @@ def run_tasks(
         Task parameters (JSON-serialisable). Their hash (:func:`task_id`) identifies them for resuming.
     fn : callable
         A module-level function (picklable) mapping a task to a list of tidy row dicts. An exception it
-        raises (not ``KeyboardInterrupt``) marks that task failed in the store, with its message; the rest of
-        its batch is kept and the next run retries it. A task returning no rows is done (not rerun).
+        raises (not ``KeyboardInterrupt``) marks that task failed in the store, with its message; the other
+        tasks go on and the next run retries it. A task returning no rows is done (not rerun).
     out_path : path-like
         Results store (suffix ``.sqlite``, ``.sqlite3`` or ``.db``); created if absent. Other processes may
         write into it at the same time. A ``.csv`` table cannot be appended to safely: bring it into a store
@@ -83,9 +109,10 @@ def run_tasks(
     backend : {"loky", "threading", "sequential", "ray"}
         joblib backend. ``"ray"`` needs ``ray`` installed (``ray.util.joblib.register_ray``).
     batch_size : int, optional
-        Tasks per recorded batch (default ``4 * n_jobs``).
+        Progress is printed every ``batch_size`` finished tasks (default ``4 * n_jobs``); with
+        ``backend="ray"`` it is also the number of tasks dispatched together.
     progress : bool
-        Print how many tasks are done and each batch's progress.
+        Print how many tasks are done, then the progress.
 
     Returns
     -------
@@ -119,8 +146,7 @@ def run_tasks(
     if len(set(ids)) != len(ids):
         raise ValueError("tasks must be distinct: two tasks have identical parameters")
     batch_size = batch_size or max(1, 4 * max(1, n_jobs))
-    limits = {"inner_max_num_threads": 1} if backend == "loky" else {}
-    failures = []
+    failures, elsewhere, finished = [], 0, 0
     with ResultStore(out_path) as store:
         done = store.done_ids(ids)
         retried = len(store.failed_ids(ids))
@@ -129,19 +155,18 @@ def run_tasks(
             note = f" ({retried} failed before: retrying)" if retried else ""
             print(f"{len(tasks) - len(todo)} of {len(tasks)} tasks already in {out_path}; running {len(todo)}"
                   f"{note}")
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            finished_elsewhere = store.done_ids([i for _, i in batch])  # by a concurrent sweep since we began
-            batch = [(t, i) for t, i in batch if i not in finished_elsewhere]
-            if batch:
-                with parallel_config(backend=backend, n_jobs=n_jobs, **limits):
-                    outcomes = Parallel()(delayed(_run_one)(fn, t, i) for t, i in batch)
-                store.record(outcomes)
-                failures += [o for o in outcomes if o.error is not None]
-            if progress:
-                skipped = f", {len(finished_elsewhere)} done by another process" if finished_elsewhere else ""
+        for outcome in _outcomes(todo, fn, store, backend, n_jobs, batch_size):
+            finished += 1
+            if outcome is None:
+                elsewhere += 1
+            else:
+                store.record([outcome])
+                if outcome.error is not None:
+                    failures.append(outcome)
+            if progress and (finished % batch_size == 0 or finished == len(todo)):
+                skipped = f", {elsewhere} done by another process" if elsewhere else ""
                 failed = f", {len(failures)} failed so far" if failures else ""
-                print(f"  {min(start + batch_size, len(todo))}/{len(todo)} tasks done{skipped}{failed}")
+                print(f"  {finished}/{len(todo)} tasks done{skipped}{failed}", flush=True)
     if failures:
         message = (f"{len(failures)} of {len(todo)} tasks failed (recorded with their errors in {out_path}; "
                    f"a rerun retries them); first: {failures[0].error}")

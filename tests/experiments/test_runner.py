@@ -1,9 +1,11 @@
 """The resumable grid runner and tidy tables."""
 
+import time
+
 import pandas as pd
 import pytest
 
-from synergy_lab.experiments import grid, read_results, run_tasks, task_id
+from synergy_lab.experiments import ResultStore, grid, read_results, read_tasks, run_tasks, task_id
 
 
 def square_task(task):
@@ -15,6 +17,29 @@ def failing_on_three(task):
     if task["x"] == 3:
         raise KeyboardInterrupt("simulated interruption")
     return square_task(task)
+
+
+def waits_for_the_others(task):
+    """The slow task finishes only once the store has recorded every other task: a runner that waits for a
+    whole batch before recording anything never gets there."""
+    if task["x"] == 0:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with ResultStore(task["store"]) as store:
+                if len(store.done_ids()) == task["others"]:
+                    return square_task(task)
+            time.sleep(0.05)
+        raise TimeoutError("the other tasks were not recorded while this one ran")
+    return square_task(task)
+
+
+def test_each_task_is_recorded_as_it_finishes(tmp_path):
+    out = tmp_path / "res.sqlite"
+    tasks = [{"x": x, "seed": 0, "store": str(out), "others": 5} for x in range(6)]
+    table = run_tasks(tasks, waits_for_the_others, out, n_jobs=2, backend="threading", batch_size=6,
+                      progress=False)
+    assert sorted(table["value"]) == [0, 1, 4, 9, 16, 25]
+    assert read_tasks(out)["error"].isna().all()
 
 
 def test_grid_is_the_cartesian_product():
