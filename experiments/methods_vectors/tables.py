@@ -39,7 +39,8 @@ def method_table(table: pd.DataFrame, steps: int, metrics=("balanced_accuracy", 
         return stats.loc[key] if key in stats.index else None
 
     head = (["method", "seeds"] + [f"match {m}" for m in metrics]
-            + [f"{t} (fair probe)" for t in TARGETS[:3]] + ["match, untrained floor", "bits, untrained floor"])
+            + [f"{t} (fair probe)" for t in TARGETS[:3]]
+            + ["match, untrained floor", "bits, untrained floor"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     trained = table[(table["state"] == "trained") & (table["steps"] == steps)]
     floor_steps = int(table.loc[table["state"] == "untrained", "steps"].min()) if (
@@ -48,7 +49,8 @@ def method_table(table: pd.DataFrame, steps: int, metrics=("balanced_accuracy", 
         n = trained.loc[trained["method"] == method, "seed"].nunique()
         cells = [_cell(get("trained", steps, "match", m, method)) for m in metrics]
         cells += [_cell(get("trained", steps, t, "balanced_accuracy", method)) for t in TARGETS[:3]]
-        cells += [_cell(get("untrained", floor_steps, "match", m, method)) for m in ("balanced_accuracy", "bits")]
+        cells += [_cell(get("untrained", floor_steps, "match", m, method))
+                  for m in ("balanced_accuracy", "bits")]
         lines.append("| " + " | ".join([method, str(n)] + cells) + " |")
     return "\n".join(lines)
 
@@ -62,14 +64,16 @@ def paired_table(table: pd.DataFrame, reference: str, target: str = "match",
             "Wilcoxon p", "wins"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in diffs.sort_values(["steps", "metric", "mean_diff"], ascending=[True, True, False]).iterrows():
-        lines.append(f"| {r['steps']} | {r['metric']} | {r['method']} | {r['n_pairs']} | {r['mean_diff']:+.3f} "
+        lines.append(f"| {r['steps']} | {r['metric']} | {r['method']} | {r['n_pairs']} "
+                     f"| {r['mean_diff']:+.3f} "
                      f"| [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | {r['t_p']:.2g} | {r['wilcoxon_p']:.2g} "
                      f"| {r['wins']}/{r['n_pairs']} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", default=str(STORE))
     parser.add_argument("--reference", default="comm")
     args = parser.parse_args(argv)
