@@ -128,7 +128,14 @@ def aggregate(rows: pd.DataFrame, by, confidence: float = 0.95) -> pd.DataFrame:
 
 
 def yerr(agg: pd.DataFrame) -> np.ndarray:
-    """Asymmetric error-bar lengths from ``ci_low``/``ci_high`` (0 where a single seed has no interval)."""
+    """Asymmetric error-bar lengths from ``ci_low``/``ci_high`` (0 where a single seed has no interval).
+
+    Identical values over seeds give an interval equal to the mean up to rounding (lengths of -1e-17):
+    those are zero-length bars, and matplotlib refuses negative ones.
+    """
     low = (agg["mean"] - agg["ci_low"]).fillna(0).to_numpy(float)
     high = (agg["ci_high"] - agg["mean"]).fillna(0).to_numpy(float)
-    return np.vstack([low, high])
+    bars = np.vstack([low, high])
+    if (bars < -1e-9).any():
+        raise ValueError("ci_low/ci_high do not enclose the mean: not a confidence interval")
+    return np.maximum(bars, 0.0)

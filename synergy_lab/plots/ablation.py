@@ -42,7 +42,7 @@ def _value_order(values) -> list[str]:
 def ablation_figure(table: pd.DataFrame, path, method: str = "infmasking", reference: str = "comm",
                     metric: str = "balanced_accuracy", target: str = "match", steps: int | None = None,
                     confidence: float = 0.95) -> pd.DataFrame:
-    """``method``'s metric against each factor's value (one panel per factor), ``reference`` as a band.
+    """``method``'s metric against each factor's value (one panel per factor), ``reference`` beside it.
 
     Parameters
     ----------
@@ -105,8 +105,12 @@ def ablation_figure(table: pd.DataFrame, path, method: str = "infmasking", refer
                 sub = sub.reindex([v for v in levels if v in sub.index])
                 x = [levels.index(v) for v in sub.index]
                 if style == "band":
-                    ax.plot(x, sub["mean"], "--", color=colour[name], lw=1.2, label=f"{name} (same seeds)")
-                    ax.fill_between(x, sub["ci_low"], sub["ci_high"], color=colour[name], alpha=0.2, lw=0)
+                    # Open squares beside the method's points: a one-level factor has no band to show.
+                    ax.errorbar([v + 0.08 for v in x], sub["mean"], yerr=yerr(sub), fmt="s--", mfc="white",
+                                color=colour[name], capsize=3, ms=5, lw=1.2, label=f"{name} (same seeds)")
+                    if len(x) > 1:
+                        ax.fill_between(x, sub["ci_low"], sub["ci_high"], color=colour[name], alpha=0.15,
+                                        lw=0)
                 else:
                     ax.errorbar(x, sub["mean"], yerr=yerr(sub), fmt="o-", color=colour[name], capsize=3,
                                 ms=5, label=name)
@@ -114,6 +118,7 @@ def ablation_figure(table: pd.DataFrame, path, method: str = "infmasking", refer
                 ax.axhline(agg.loc[agg["factor"] == "", "mean"].iloc[0], color=colour[method], ls=":",
                            lw=1, label=f"{method} base")
             ax.set_xticks(range(len(levels)), levels, rotation=30 if max(map(len, levels)) > 4 else 0)
+            ax.set_xlim(-0.5, len(levels) - 0.5)
             ax.set(title=factor, xlabel=factor)
         axes[0, 0].set_ylabel(label)
         axes[0, 0].legend(fontsize=8)
