@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from synergy_lab.experiments import ResultStore, read_results, run_tasks, store_path_for, task_id
+from synergy_lab.experiments import read_results, run_tasks, store_path_for
+from synergy_lab.experiments.plan import pending
 from synergy_lab.experiments.sweep import SweepRunner, sweep_task, task_config
 
 HERE = Path(__file__).resolve().parent
@@ -167,16 +168,6 @@ def estimate_seconds(tasks: Sequence[Mapping]) -> float:
             views = 3 + t["overrides"].get("model.T", 4) if t["method"] == "infmasking" else 7
             total += per_k * t["steps"] / 1000 * views / 7
     return total
-
-
-def pending(tasks: Sequence[Mapping], store) -> list[dict]:
-    """The tasks not yet recorded as done in ``store`` (in order)."""
-    store = Path(store)
-    if not store.exists():
-        return list(tasks)
-    with ResultStore(store) as s:
-        done = s.done_ids([task_id(t) for t in tasks])
-    return [t for t in tasks if task_id(t) not in done]
 
 
 def report(store, spec: Mapping, metrics=("balanced_accuracy", "bits"), targets=("match",)) -> str:
