@@ -2,7 +2,6 @@
 changed estimator is rerun and older rows are left out of summaries and figures (but stay in the table); each
 (seed, n) draws its own samples."""
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -15,13 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def experiment():
-    spec = importlib.util.spec_from_file_location(
-        "estimator_accuracy_run", ROOT / "experiments/estimator_accuracy/run.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def experiment(experiment_script):
+    return experiment_script("estimator_accuracy")
 
 
 def _tiny_tasks(experiment):

@@ -4,7 +4,6 @@ end to end (factor-block data and input-block tokens) into a store."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -21,12 +20,8 @@ TINY = {"data.n_train": 64, "data.n_probe": 200, "data.n_val": 200, "optim.batch
 
 
 @pytest.fixture(scope="module")
-def ablation():
-    spec = importlib.util.spec_from_file_location("infmasking_ablation_run",
-                                                  ROOT / "experiments/infmasking_ablation/run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def ablation(experiment_script):
+    return experiment_script("infmasking_ablation")
 
 
 @pytest.fixture(scope="module")

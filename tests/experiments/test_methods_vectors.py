@@ -3,7 +3,6 @@ exceptions) and each trains; the sweep task (synergy_lab.experiments.sweep) give
 untrained; run.py orders the tasks seed-major and cheap first, runs them into a store, resumes, and the
 report pairs the methods over seeds."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +25,8 @@ SMALL = {"data.n_train": 256, "data.n_probe": 300, "data.n_val": 300, "data.para
 
 
 @pytest.fixture(scope="module")
-def experiment():
-    spec = importlib.util.spec_from_file_location("methods_vectors_run",
-                                                  ROOT / "experiments/methods_vectors/run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def experiment(experiment_script):
+    return experiment_script("methods_vectors")
 
 
 def _comparable(method):

@@ -3,7 +3,6 @@ declare, tasks run seed-major and cheap first over both pairing cells (synergy_l
 R/U/S table reads R and U from unbiased runs and S from biased runs, and a tiny end-to-end sweep gives
 contract rows with an untrained floor, resumably."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -31,11 +30,8 @@ TINY = {"data.params.resolution": 32, "data.n_train": 64, "data.n_probe": 200, "
 
 
 @pytest.fixture(scope="module")
-def experiment():
-    spec = importlib.util.spec_from_file_location("trifeature_run", HERE / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def experiment(experiment_script):
+    return experiment_script("trifeature")
 
 
 @pytest.fixture(scope="module")
