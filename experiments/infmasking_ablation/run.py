@@ -25,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from synergy_lab.experiments import read_results, run_tasks, store_path_for
-from synergy_lab.experiments.plan import pending
-from synergy_lab.experiments.sweep import SweepRunner, sweep_task, task_config
+from synergy_lab.experiments.plan import check_configs, pending
+from synergy_lab.experiments.sweep import SweepRunner, sweep_task
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -182,16 +182,6 @@ def report(store, spec: Mapping, metrics=("balanced_accuracy", "bits"), targets=
                            targets=list(targets), by=REPORT_BY)
 
 
-def _check_configs(spec: Mapping, tasks: Sequence[Mapping], runs_dir) -> None:
-    """Build every task's config once (cheap), so a bad override fails before anything trains."""
-    seen = set()
-    for t in tasks:
-        key = (t["method"], t["cell"])
-        if key not in seen:
-            seen.add(key)
-            task_config(t, spec["configs"], runs_dir)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -221,7 +211,7 @@ def main(argv=None) -> int:
         if args.report:
             print(report(store, spec))
             return 0
-        _check_configs(spec, tasks, args.runs_dir)
+        check_configs(spec["configs"], tasks, args.runs_dir)
     except (ValueError, TypeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -242,13 +242,16 @@ def pending(tasks: Sequence[Mapping], store) -> list[dict]:
     return [t for t in tasks if task_id(t) not in done]
 
 
-def check_configs(spec: Mapping, tasks, runs_dir=None) -> None:
-    """Build each (method, cell)'s config once (cheap), so a bad override fails before anything trains."""
+def check_configs(base_configs: Mapping, tasks, runs_dir=None) -> None:
+    """Build each (method, cell)'s config once (cheap), so a bad override fails before anything trains.
+
+    ``base_configs`` maps method names to their base configs (:func:`~.sweep.task_config`).
+    """
     seen = set()
     for t in tasks:
         if (t["method"], t["cell"]) not in seen:
             seen.add((t["method"], t["cell"]))
-            task_config(t, spec["methods"], runs_dir)
+            task_config(t, base_configs, runs_dir)
 
 
 def sweep_parser(description: str, experiment) -> argparse.ArgumentParser:
@@ -280,7 +283,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         spec = load_experiment(args.experiment)
         tasks = build_tasks(spec, args.methods, args.seeds, args.only_steps, args.cells)
         runs_dir = Path(args.runs_dir) if args.runs_dir else Path(spec["runs_dir"])
-        check_configs(spec, tasks, runs_dir)
+        check_configs(spec["methods"], tasks, runs_dir)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
