@@ -32,27 +32,28 @@ from pathlib import Path
 import pandas as pd
 
 from synergy_lab.experiments import plan, read_results
+from synergy_lab.plots.methods import TRIFEATURE_CELL_EXCEPTIONS, TRIFEATURE_CELLS
 
 ROOT = Path(__file__).resolve().parent
 EXPERIMENT = ROOT / "experiment.toml"
 #: Published R / U / S (%, InfMasking README, the paper probe at 224 px; paper_repro.md).
 PUBLISHED = {"infmasking": (99.9, 90.6, 77.0), "comm": (99.9, 86.8, 71.4), "cross": (100.0, 11.6, 50.0),
              "cross_self": (99.7, 86.9, 50.0), "factorcl": (99.8, 62.5, 46.5)}
-#: Which cell (training pairing) and probe targets give each component; a component's per-seed value is the
-#: mean over its targets.
-COMPONENTS = {"R": ("pairing=unbiased", ("redundancy",)), "U": ("pairing=unbiased", ("unique1", "unique2")),
-              "S": ("pairing=biased", ("synergy",))}
-#: (method, component) read from another cell: the supervised reference trains on the synergy label, which
-#: is constant on biased pairs, so it runs on unbiased pairs only.
-CELL_EXCEPTIONS = {("supervised", "S"): "pairing=unbiased"}
+#: The probe targets of each component; a component's per-seed value is the mean over its targets. Which
+#: cell (training pairing) each target is read from is the figure's rule (TRIFEATURE_CELLS, with
+#: TRIFEATURE_CELL_EXCEPTIONS: the supervised reference's synergy comes from its unbiased runs).
+COMPONENTS = {"R": ("redundancy",), "U": ("unique1", "unique2"), "S": ("synergy",)}
 #: The two probes of the table: the fair one and the public code's (comparable with PUBLISHED).
 PROBES = {"fair": "balanced_accuracy", "paper": "balanced_accuracy_paper"}
 STATES = ("trained", "untrained")
 
 
 def component_cell(method: str, component: str) -> str:
-    """The cell a method's component is read from (:data:`COMPONENTS`, :data:`CELL_EXCEPTIONS`)."""
-    return CELL_EXCEPTIONS.get((method, component), COMPONENTS[component][0])
+    """The cell a method's component is read from (one cell for all of its targets)."""
+    cells = {TRIFEATURE_CELL_EXCEPTIONS.get((method, t), TRIFEATURE_CELLS[t]) for t in COMPONENTS[component]}
+    if len(cells) != 1:
+        raise ValueError(f"component {component!r} of {method!r} would mix the cells {sorted(cells)}")
+    return cells.pop()
 
 
 def rus_summary(table: pd.DataFrame, methods: Sequence[str] | None = None) -> pd.DataFrame:
@@ -74,7 +75,7 @@ def rus_summary(table: pd.DataFrame, methods: Sequence[str] | None = None) -> pd
     rows = []
     for (method, state, steps), runs in table.groupby(["method", "state", "steps"], sort=False):
         for probe, metric in PROBES.items():
-            for component, (_, targets) in COMPONENTS.items():
+            for component, targets in COMPONENTS.items():
                 sel = runs[(runs["metric"] == metric) & (runs["cell"] == component_cell(method, component))
                            & runs["target"].isin(targets)]
                 per_seed = 100 * sel.groupby("seed")["value"].mean()

@@ -199,10 +199,11 @@ def test_table_reads_each_component_from_its_cell(experiment, tmp_path, capsys):
     assert capsys.readouterr().err.count("error: ") == 2
 
     # The figure reads the same cells as the table.
-    assert {t: c for t, c in TRIFEATURE_CELLS.items()} == {
-        t: experiment.COMPONENTS[k][0] for k in experiment.COMPONENTS for t in experiment.COMPONENTS[k][1]}
-    assert {(m, t) for m, t in TRIFEATURE_CELL_EXCEPTIONS} == {
-        (m, t) for (m, k) in experiment.CELL_EXCEPTIONS for t in experiment.COMPONENTS[k][1]}
+    assert {t for targets in experiment.COMPONENTS.values() for t in targets} == set(TRIFEATURE_CELLS)
+    for method in ("comm", "supervised"):
+        for component, targets in experiment.COMPONENTS.items():
+            assert {experiment.component_cell(method, component)} == {
+                TRIFEATURE_CELL_EXCEPTIONS.get((method, t), TRIFEATURE_CELLS[t]) for t in targets}
     agg = trifeature_rus_figure(table, tmp_path / "rus.png").set_index(["state", "method", "target"])
     assert (tmp_path / "rus.png").stat().st_size > 1000
     figure = tmp_path / "cli.png"
