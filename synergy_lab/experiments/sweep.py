@@ -30,20 +30,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from .._validate import check_int
 from .tidy import canonical_json
 
 STATES = ("trained", "untrained")
 TASK_KEYS = ("experiment", "method", "seed", "steps", "state", "cell", "overrides")
 #: Config keys a task sets itself: a cell's overrides may not change them.
 _TASK_OWNED = ("seed", "optim.steps", "optim.epochs", "out_dir", "keep_checkpoints", "progress")
-
-
-def _int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return value
 
 
 def _text(name, value):
@@ -72,7 +65,7 @@ def sweep_task(experiment: str, method: str, seed: int, steps: int, state: str =
         (``seed``, ``optim.steps``, ``optim.epochs``, ``out_dir``, ``keep_checkpoints``, ``progress``).
     """
     task = {"experiment": _text("experiment", experiment), "method": _text("method", method),
-            "seed": _int("seed", seed, 0), "steps": _int("steps", steps, 1), "state": state,
+            "seed": check_int("seed", seed, 0), "steps": check_int("steps", steps, 1), "state": state,
             "cell": _text("cell", cell), "overrides": dict(overrides or {})}
     return check_task(task)
 
@@ -87,8 +80,8 @@ def check_task(task) -> dict:
         raise ValueError(f"task: missing keys {missing}, unknown keys {extra}; a task has {list(TASK_KEYS)}")
     for key in ("experiment", "method", "cell"):
         _text(f"task.{key}", task[key])
-    _int("task.seed", task["seed"], 0)
-    _int("task.steps", task["steps"], 1)
+    check_int("task.seed", task["seed"], 0)
+    check_int("task.steps", task["steps"], 1)
     if task["state"] not in STATES:
         raise ValueError(f"task.state must be one of {list(STATES)}, got {task['state']!r}")
     overrides = task["overrides"]
@@ -179,7 +172,7 @@ def run_sweep_task(task: Mapping, base_configs: Mapping, runs_dir, *, torch_thre
     if not isinstance(runs_dir, (str, Path)):
         raise TypeError(f"runs_dir must be a folder path, got {runs_dir!r}")
     if torch_threads is not None:
-        torch.set_num_threads(_int("torch_threads", torch_threads, 1))
+        torch.set_num_threads(check_int("torch_threads", torch_threads, 1))
     cfg = task_config(task, base_configs, runs_dir)
     folder = Path(cfg.out_dir)
     if task["state"] == "trained":
