@@ -151,8 +151,11 @@ def run_sweep_task(task: Mapping, base_configs: Mapping, runs_dir, *, torch_thre
         Parent of the run folders (:func:`run_dir_for`): config.toml, the latest checkpoint (a killed run
         resumes from it when the task is run again), history.csv and metrics.json.
     torch_threads : int, optional
-        ``torch.set_num_threads`` for this process (a sweep worker), e.g. 1 when several workers share
-        the cores; None leaves it.
+        Threads of this task's torch and of its BLAS/OpenMP pools (``threadpoolctl``), e.g. 1 when several
+        workers share the cores; None leaves both. The BLAS limit matters as much as torch's: the probes'
+        logistic regressions run in numpy, and a two-thread BLAS beside a second busy process made one
+        Trifeature floor take over 14 minutes instead of one (loky workers already start with one BLAS
+        thread; a sequential run does not).
 
     Returns
     -------
@@ -161,19 +164,28 @@ def run_sweep_task(task: Mapping, base_configs: Mapping, runs_dir, *, torch_thre
         ground_truth``) with ``experiment, method, dataset, seed, steps, state, cell, params`` added,
         plus ``train_s`` (seconds of training in this call, 0 for the untrained floor).
     """
-    import torch
+    import contextlib
 
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if not isinstance(runs_dir, (str, Path)):
+        raise TypeError(f"runs_dir must be a folder path, got {runs_dir!r}")
+    limits = contextlib.nullcontext()
+    if torch_threads is not None:
+        torch.set_num_threads(check_int("torch_threads", torch_threads, 1))
+        limits = threadpool_limits(limits=torch_threads)
+    with limits:
+        return _train_and_score(task, task_config(task, base_configs, runs_dir))
+
+
+def _train_and_score(task: Mapping, cfg) -> list[dict]:
     from ..io import atomic_write_text
     from ..train.config import dump_config
     from ..train.distributed import resolve_device
     from ..train.saved_run import score_saved_run
     from ..train.trainer import train
 
-    if not isinstance(runs_dir, (str, Path)):
-        raise TypeError(f"runs_dir must be a folder path, got {runs_dir!r}")
-    if torch_threads is not None:
-        torch.set_num_threads(check_int("torch_threads", torch_threads, 1))
-    cfg = task_config(task, base_configs, runs_dir)
     folder = Path(cfg.out_dir)
     if task["state"] == "trained":
         result = train(cfg, resume=True)

@@ -163,3 +163,25 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path):
     assert {r["steps"] for r in rows} == {4}
     history = (run_dir_for(task, tmp_path) / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 4  # header + steps 1..4, two of them from before the "kill"
+
+
+def test_a_sweep_task_caps_blas_threads_as_well_as_torch(tmp_path, monkeypatch):
+    # The probes run in numpy: a task given one thread must not score with a multi-threaded BLAS beside a
+    # second busy worker (a sequential sweep's process keeps the machine's default otherwise).
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import synergy_lab.train.saved_run as saved_run
+
+    seen = []
+
+    def fake_score(folder, mode, device):
+        seen.append(max(p["num_threads"] for p in threadpool_info()))
+        return [{"target": "xor", "metric": "bits", "value": 0.0, "ground_truth": 0.0}]
+
+    monkeypatch.setattr(saved_run, "score_saved_run", fake_score)
+    task = sweep_task("t", "cross", 0, 4, state="untrained", overrides=SMALL)
+    with threadpool_limits(limits=2):
+        SweepRunner({"cross": CONFIGS / "compositional_cross.toml"}, tmp_path, torch_threads=1)(task)
+        after = max(p["num_threads"] for p in threadpool_info())
+    assert seen == [1]
+    assert after == 2  # the limit is the task's, not left behind in the caller's process
