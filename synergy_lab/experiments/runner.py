@@ -14,6 +14,7 @@ cluster, if ``ray`` is installed; there tasks are dispatched in batches, checked
 from __future__ import annotations
 
 import itertools
+import os
 import time
 import traceback
 import warnings
@@ -41,10 +42,16 @@ def grid(**axes) -> list[dict]:
     return [dict(zip(keys, combo, strict=True)) for combo in combos]
 
 
-def _run_one(fn, task, tid, store_path=None) -> TaskOutcome | None:
-    """Run one task; None if ``store_path`` already records it as done (by a concurrent sweep)."""
-    if store_path is not None:
-        with ResultStore(store_path) as store:
+def _run_one(fn, task, tid, store_check=None) -> TaskOutcome | None:
+    """Run one task; None if the store already records it as done (by a concurrent sweep).
+
+    ``store_check`` is ``(store path, pid of the process that holds the sweep's connection)``. Only another
+    process opens the store here: joblib runs a one-worker loky sweep in the calling process, and a second
+    connection beside the sweep's own there shares its POSIX locks (per process), which SQLite cannot guard
+    (seen as "disk I/O error" on opening it).
+    """
+    if store_check is not None and os.getpid() != store_check[1]:
+        with ResultStore(store_check[0]) as store:
             if store.done_ids([tid]):
                 return None
     # loky workers start with OMP/BLAS thread limits of 1 (inner_max_num_threads), which torch honours.
@@ -69,7 +76,7 @@ def _outcomes(todo, fn, store, backend: str, n_jobs: int, batch_size: int):
         if backend != "ray":
             # Only a worker process checks the store itself: a second connection inside this process would
             # share its file locks with ``store``'s (POSIX locks are per process), which SQLite cannot guard.
-            check = store.path if backend == "loky" else None
+            check = (store.path, os.getpid()) if backend == "loky" else None
             yield from Parallel(return_as="generator_unordered")(
                 delayed(_run_one)(fn, t, i, check) for t, i in todo)
             return

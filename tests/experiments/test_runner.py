@@ -72,3 +72,22 @@ def test_bad_backend_and_duplicate_tasks(tmp_path):
         run_tasks([{"x": 1}], square_task, tmp_path / "r.sqlite", backend="dask")
     with pytest.raises(ValueError, match="distinct"):
         run_tasks([{"x": 1}, {"x": 1}], square_task, tmp_path / "r.sqlite")
+
+
+def test_a_one_worker_loky_sweep_opens_no_second_connection_in_its_own_process(tmp_path, monkeypatch):
+    # joblib runs n_jobs=1 in the calling process: a second store connection there shares the sweep's POSIX
+    # locks, so the "already done elsewhere?" check must only open the store in a worker process.
+    import synergy_lab.experiments.runner as runner
+
+    opened = []
+    real = runner.ResultStore
+
+    def counting(path, *args, **kwargs):
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "ResultStore", counting)
+    out = tmp_path / "res.sqlite"
+    table = run_tasks(grid(x=[1, 2, 3], seed=[0]), square_task, out, n_jobs=1, backend="loky", progress=False)
+    assert sorted(table["value"]) == [1, 4, 9]
+    assert opened == [str(out)]  # the sweep's own connection only
