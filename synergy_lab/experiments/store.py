@@ -245,7 +245,9 @@ class ResultStore:
             return pd.DataFrame(columns=list(TIDY_COLUMNS))
         tidy = pd.DataFrame.from_records(records, columns=["task_id", *_ROW_COLUMNS, "extra"])
         # One JSON document for all rows: a single parse is several times faster than one per row.
-        extras = pd.DataFrame(json.loads("[" + ",".join(e or "{}" for e in tidy.pop("extra")) + "]"))
+        # (a row without extra keys reads back as None or, among rows with them, as NaN)
+        documents = (e if isinstance(e, str) else "{}" for e in tidy.pop("extra"))
+        extras = pd.DataFrame(json.loads("[" + ",".join(documents) + "]"))
         keep = [c for c in TIDY_COLUMNS if c in REQUIRED_COLUMNS or tidy[c].notna().any()]
         for col in keep:  # SQLite stores NaN as NULL: a required column of NaN only reads back as NaN floats
             if tidy[col].isna().all():

@@ -247,3 +247,12 @@ def test_a_store_from_a_newer_schema_is_refused(tmp_path):
         con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(ValueError, match="schema version 99"):
         read_results(path)
+
+
+def test_rows_with_and_without_extra_keys_read_back_together(tmp_path):
+    base = {"experiment": "e", "method": "m", "seed": 0, "metric": "v", "value": 1.0}
+    append_results(tmp_path / "s.sqlite", [{**base, "task_id": "a", "late": 7}])
+    append_results(tmp_path / "s.sqlite", [{**base, "task_id": "b", "seed": s} for s in range(1, 4)])
+    table = read_results(tmp_path / "s.sqlite")
+    assert table["late"].tolist()[0] == 7 and table["late"].iloc[1:].isna().all()
+    assert table["seed"].tolist() == [0, 1, 2, 3]
