@@ -1,6 +1,6 @@
 """Supervised reference: encoders -> concatenation -> Linear-ReLU (penultimate) -> Linear to the classes of
-``method.target``; cross-entropy on one augmented view (:class:`~synergy_lab.losses.SupervisedLoss`). Probe
-features: the penultimate (hidden) layer."""
+``method.target``; cross-entropy (optionally class-balanced) on one augmented view
+(:class:`~synergy_lab.losses.SupervisedLoss`). Probe features: the penultimate (hidden) layer."""
 
 from __future__ import annotations
 
@@ -10,20 +10,26 @@ import torch
 from torch import nn
 
 from ..losses import SupervisedLoss
+from ..losses.supervised import CLASS_WEIGHTS
 from ._blocks import PerModalitySystem
 from .base import MethodOptions, StepOutput
 
 
 @dataclass(frozen=True)
 class SupervisedOptions(MethodOptions):
-    """``[method]`` of ``supervised``: ``target``, the training label (a target of the dataset)."""
+    """``[method]`` of ``supervised``: ``target``, the training label (a target of the dataset), and
+    ``class_weight`` (``"balanced"``: each class weighs the same in the loss, for rare labels; see
+    :func:`~synergy_lab.losses.supervised_loss`)."""
 
     target: str = "redundancy"
+    class_weight: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
         if not isinstance(self.target, str):
             raise TypeError(f"method.target must be a string, got {self.target!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(f"method.class_weight must be 'balanced' or absent, got {self.class_weight!r}")
 
 
 class Supervised(PerModalitySystem):
@@ -39,7 +45,7 @@ class Supervised(PerModalitySystem):
         hidden = model.head_hidden
         self.model["hidden"] = nn.Sequential(nn.Linear(sum(self.widths), hidden), nn.ReLU())
         self.model["classifier"] = nn.Linear(hidden, spec.n_classes[target])
-        self.loss = SupervisedLoss()
+        self.loss = SupervisedLoss(options.class_weight)
 
     @property
     def label_target(self) -> str:

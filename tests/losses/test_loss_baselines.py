@@ -149,6 +149,21 @@ def test_supervised_hand_value():
     assert float(SupervisedLoss()(logits, torch.tensor([0, 1]))) == pytest.approx(expected, abs=1e-12)
 
 
+def test_supervised_balanced_is_the_mean_of_class_means():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(20, 4, generator=gen, dtype=torch.float64)
+    labels = torch.tensor([0] * 14 + [1] * 4 + [3] * 2)  # class 2 absent from the batch
+    per_sample = -torch.log_softmax(logits, dim=1)[torch.arange(20), labels]
+    class_means = [float(per_sample[labels == c].mean()) for c in (0, 1, 3)]
+    expected = sum(class_means) / 3
+    assert float(supervised_loss(logits, labels, "balanced")) == pytest.approx(expected, abs=1e-12)
+    assert float(SupervisedLoss("balanced")(logits, labels)) == pytest.approx(expected, abs=1e-12)
+    assert float(supervised_loss(logits, labels)) == pytest.approx(float(per_sample.mean()), abs=1e-12)
+    assert float(supervised_loss(logits, labels)) != pytest.approx(expected, abs=1e-3)
+    with pytest.raises(ValueError, match="class_weight must be None or 'balanced'"):
+        supervised_loss(logits, labels, "inverse")
+
+
 def test_supervised_validation():
     logits = torch.zeros(3, 4)
     with pytest.raises(TypeError, match="labels must be an integer tensor"):

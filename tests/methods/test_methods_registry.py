@@ -71,6 +71,8 @@ def test_what_the_trainer_asks_the_methods():
     ({"name": "factorcl", "critic_hidden": 2.5}, TypeError, r"method\.critic_hidden must be an integer"),
     ({"name": "simclr", "simclr_input": "x3"}, ValueError, r"method\.simclr_input: unknown value 'x3'"),
     ({"name": "supervised", "target": 3}, TypeError, r"method\.target must be a string"),
+    ({"name": "supervised", "class_weight": "inverse"}, ValueError,
+     r"method\.class_weight must be 'balanced'"),
     ({"name": "comm", "weights": [1, 1]}, ValueError, r"method\.weights: comm with 2 modalities needs 3"),
 ])
 def test_each_method_validates_its_own_options(table, error, match):
