@@ -50,7 +50,7 @@ def test_experiment_file_parses(spec):
     assert cells["pairing=unbiased"]["methods"] == METHODS
     assert cells["pairing=biased"]["methods"] == ["infmasking", "comm", "cross"]  # supervised: label constant
     assert spec["untrained"] and spec["overrides"] == {}
-    assert [(e["steps"], e["cells"]) for e in spec["longer"]] == [(6000, ["pairing=unbiased"])]
+    assert [(e["steps"], e["cells"]) for e in spec["longer"]] == [(3000, ["pairing=unbiased"])]
     assert set(spec["cost"]["train_s_per_1k"]) == set(METHODS)
 
 
@@ -79,10 +79,10 @@ def test_configs_differ_only_in_what_their_headers_declare():
 def test_task_order_is_seed_major_and_cheap_first(experiment, spec, capsys):
     tasks = plan.build_tasks(spec)
     floors, trained = tasks[:21], tasks[21:]
-    assert len(tasks) == 7 * 3 + 7 * 3 + 3 * 3  # floors and 1,500-step runs of 7 (cell, method), 6,000-step
+    assert len(tasks) == 7 * 3 + 7 * 3 + 3 * 3  # floors and 1,500-step runs of 7 (cell, method), 3,000-step
     assert {t["state"] for t in floors} == {"untrained"} and {t["state"] for t in trained} == {"trained"}
     assert {t["steps"] for t in floors} == {1500}
-    assert [t["steps"] for t in trained] == [1500] * 21 + [6000] * 9
+    assert [t["steps"] for t in trained] == [1500] * 21 + [3000] * 9
     assert [t["seed"] for t in trained[:21]] == sorted(t["seed"] for t in trained[:21])
     first = trained[:7]
     costs = [plan.train_cost(spec, t["method"], 1500) for t in first]
