@@ -14,14 +14,17 @@ DEFAULT_QUICKSTART_DIR = Path("results") / "quickstart"
 
 
 def parse_assignments(pairs) -> dict:
-    """``["k=3", "pairing=biased"]`` -> ``{"k": 3, "pairing": "biased"}`` (Python literals, else strings)."""
+    """``["k=3", "pairing=biased"]`` -> ``{"k": 3, "pairing": "biased"}`` (Python literals, else strings).
+
+    ``true`` and ``false`` are booleans too, as config files spell them."""
     params = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise SystemExit(f"error: parameter {pair!r} must look like NAME=VALUE")
         key, raw = pair.split("=", 1)
+        toml_bools = {"true": True, "false": False}
         try:
-            value = ast.literal_eval(raw)
+            value = toml_bools[raw.strip()] if raw.strip() in toml_bools else ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             value = raw
         params[key.strip()] = value

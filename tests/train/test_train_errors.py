@@ -133,3 +133,10 @@ def test_config_loader_refuses_folders_and_non_utf8(tmp_path):
     bad.write_bytes(b"seed = 0\n\xff\xfe")
     with pytest.raises(ValueError, match="not UTF-8"):
         load_config(bad)
+
+
+def test_set_takes_config_file_booleans():
+    from synergy_lab.cli import parse_assignments
+
+    assert parse_assignments(["data.colour_jitter=false", "a=true", "b=False", "c=3", "d=x"]) == {
+        "data.colour_jitter": False, "a": True, "b": False, "c": 3, "d": "x"}
