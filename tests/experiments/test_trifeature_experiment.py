@@ -60,6 +60,8 @@ def _comparable(method):
     assert d.pop("out_dir") == f"results/train/trifeature_cpu_{method}"
     # declared: the supervised label (synergy) is constant on biased pairs; the cells set the pairing anyway
     assert d["data"].pop("pairing") == ("unbiased" if method == "supervised" else "biased")
+    # declared: the ceiling trains without the colour jitter that perturbs its label's attribute
+    assert d["data"].pop("colour_jitter") is (method != "supervised")
     return d
 
 
