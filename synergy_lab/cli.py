@@ -13,6 +13,10 @@ from .quickstart import QUICKSTART_STEPS
 DEFAULT_QUICKSTART_DIR = Path("results") / "quickstart"
 
 
+#: Config-file spellings of booleans that ``ast.literal_eval`` does not read.
+_TOML_BOOLS = {"true": True, "false": False}
+
+
 def parse_assignments(pairs) -> dict:
     """``["k=3", "pairing=biased"]`` -> ``{"k": 3, "pairing": "biased"}`` (Python literals, else strings).
 
@@ -22,9 +26,8 @@ def parse_assignments(pairs) -> dict:
         if "=" not in pair:
             raise SystemExit(f"error: parameter {pair!r} must look like NAME=VALUE")
         key, raw = pair.split("=", 1)
-        toml_bools = {"true": True, "false": False}
         try:
-            value = toml_bools[raw.strip()] if raw.strip() in toml_bools else ast.literal_eval(raw)
+            value = _TOML_BOOLS[raw.strip()] if raw.strip() in _TOML_BOOLS else ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             value = raw
         params[key.strip()] = value

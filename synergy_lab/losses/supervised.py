@@ -11,6 +11,12 @@ from ._checks import check_tensor, full_precision, to_float32
 CLASS_WEIGHTS = (None, "balanced")
 
 
+def _check_class_weight(class_weight):
+    if class_weight not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
+    return class_weight
+
+
 def supervised_loss(logits: Tensor, labels: Tensor, class_weight: str | None = None) -> Tensor:
     """Mean cross-entropy CE(logits, labels), computed in float32.
 
@@ -30,8 +36,7 @@ def supervised_loss(logits: Tensor, labels: Tensor, class_weight: str | None = N
     Tensor
         0-d float32 loss. A per-sample (or per-rank, per-class) mean, so no gathering is needed under DDP.
     """
-    if class_weight not in CLASS_WEIGHTS:
-        raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
+    _check_class_weight(class_weight)
     check_tensor("logits", logits, 2)
     if (
         not isinstance(labels, Tensor)
@@ -54,10 +59,10 @@ def supervised_loss(logits: Tensor, labels: Tensor, class_weight: str | None = N
     with full_precision(logits):
         if class_weight is None:
             return F.cross_entropy(logits, labels)
-        # Weight 1 / n_c per sample of class c: cross_entropy's weighted mean is then the mean of class means.
+        # Weight 1 / n_c per sample of class c: cross_entropy's weighted mean is then the mean of class means
+        # (the weight of a class absent from the batch is never read).
         counts = torch.bincount(labels, minlength=n_classes).to(logits.dtype)
-        weight = torch.where(counts > 0, 1.0 / counts.clamp(min=1), torch.zeros_like(counts))
-        return F.cross_entropy(logits, labels, weight=weight)
+        return F.cross_entropy(logits, labels, weight=1.0 / counts.clamp(min=1))
 
 
 class SupervisedLoss(nn.Module):
@@ -65,9 +70,7 @@ class SupervisedLoss(nn.Module):
 
     def __init__(self, class_weight: str | None = None):
         super().__init__()
-        if class_weight not in CLASS_WEIGHTS:
-            raise ValueError(f"class_weight must be None or 'balanced', got {class_weight!r}")
-        self.class_weight = class_weight
+        self.class_weight = _check_class_weight(class_weight)
 
     def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
         return supervised_loss(logits, labels, self.class_weight)
